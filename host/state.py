@@ -1,0 +1,96 @@
+"""Conversation state stores: where an agent instance's state lives between turns.
+
+A store maps a key (``"<agent type>/<conversation id>"``) to a JSON-able
+mapping. Pick one with ``Settings.state.store``: ``memory`` (one process),
+``sqlite`` (embedded, survives restarts) or ``redis`` (shared by many
+machines).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from .settings import StateSettings
+
+__all__ = ["MemoryStateStore", "SqliteStateStore", "StateStore", "open_state_store"]
+
+
+class StateStore(Protocol):
+    """Async key -> state mapping."""
+
+    async def get(self, key: str) -> Mapping[str, Any] | None: ...
+
+    async def put(self, key: str, state: Mapping[str, Any]) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryStateStore:
+    """State in this process's memory (stored as JSON, so it behaves like the others)."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, str] = {}
+
+    async def get(self, key: str) -> Mapping[str, Any] | None:
+        raw = self._data.get(key)
+        return None if raw is None else dict(json.loads(raw))
+
+    async def put(self, key: str, state: Mapping[str, Any]) -> None:
+        self._data[key] = json.dumps(state)
+
+    async def delete(self, key: str) -> None:
+        self._data.pop(key, None)
+
+    async def close(self) -> None:
+        self._data.clear()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+class SqliteStateStore:
+    """State in one SQLite file; calls run in a worker thread so the loop never blocks."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        self._lock = asyncio.Lock()
+
+    async def get(self, key: str) -> Mapping[str, Any] | None:
+        row = await self._run("SELECT value FROM state WHERE key = ?", (key,))
+        return None if row is None else dict(json.loads(row[0]))
+
+    async def put(self, key: str, state: Mapping[str, Any]) -> None:
+        sql = "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+        await self._run(sql, (key, json.dumps(state)))
+
+    async def delete(self, key: str) -> None:
+        await self._run("DELETE FROM state WHERE key = ?", (key,))
+
+    async def close(self) -> None:
+        async with self._lock:
+            self._db.close()
+
+    async def _run(self, sql: str, args: tuple[str, ...]) -> tuple[str] | None:
+        async with self._lock:  # one connection: one statement at a time
+            return await asyncio.to_thread(lambda: self._db.execute(sql, args).fetchone())
+
+
+def open_state_store(settings: StateSettings) -> StateStore:
+    """Build the store that ``settings`` names."""
+    if settings.store == "sqlite":
+        return SqliteStateStore(settings.sqlite_path)
+    if settings.store == "redis":
+        from .redis_state import RedisStateStore
+
+        return RedisStateStore(settings.redis_url.get_secret_value(), settings.key_prefix)
+    return MemoryStateStore()

@@ -1,0 +1,1 @@
+"""The aiohttp bridge: native chat API, SSE, OpenAI-compatible facade."""
