@@ -8,28 +8,53 @@ object (``SingleThreadedAgentRuntime``, ``GrpcWorkerAgentRuntime`` or the gRPC
 host servicer: all three hold a ``SubscriptionManager`` as
 ``_subscription_manager``). ``tests/host/test_engine.py`` fails loudly if the
 pinned version moves these internals.
+
+The gRPC engine (autogen-ext 0.7.5) hangs callers when left alone: the host
+drops a request to an unregistered type, cancels (and never answers) requests
+pending on a worker that disconnects, and routes replies by the caller's own
+request counter (two callers' request ``"7"`` to one worker collide). A worker
+never notices that its host connection broke. The ``*_grpc`` helpers below fix
+or expose that; ``tests/grpc/test_engine_grpc.py`` pins them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import logging
+import types
 from collections import OrderedDict
 from collections.abc import Collection, Iterable
 from typing import Any
 
+import logging
+
 import autogen_core
-from autogen_core import Agent, AgentId, Subscription, TopicId
+from autogen_core import EVENT_LOGGER_NAME, Agent, AgentId, Subscription, TopicId
 from autogen_core._runtime_impl_helpers import SubscriptionManager
 
 __all__ = [
     "ENGINE_VERSION",
     "BoundedSubscriptionManager",
     "evict_instance",
+    "fail_pending_requests",
     "get_instance",
+    "host_connection_task",
+    "host_server",
+    "host_servicer",
+    "inflight_tasks",
+    "install_always_answer",
     "install_bounded_subscriptions",
+    "install_fail_fast_routing",
     "instance_count",
     "known_agent_types",
     "missing_serializers",
+    "serialize_only_when_logged",
+    "prune_pending_requests",
+    "stop_worker",
 ]
+
+logger = logging.getLogger(__name__)
 
 ENGINE_VERSION = "0.7.5"
 _JSON = "application/json"
@@ -105,6 +130,22 @@ def install_bounded_subscriptions(target: Any, max_topics: int = 1024) -> Bounde
     return bounded
 
 
+def serialize_only_when_logged(runtime: Any) -> None:
+    """Stop ``SingleThreadedAgentRuntime`` serializing payloads for event-log records nobody reads.
+
+    The engine serializes every message up to three times per delivery for its
+    ``autogen_core.events`` log and tracing attributes, whether or not anything
+    listens. With this, it does so only while that logger is enabled for INFO.
+    """
+    serialize = _attr(runtime, "_try_serialize")
+    events = logging.getLogger(EVENT_LOGGER_NAME)
+
+    def try_serialize(message: Any) -> str:
+        return serialize(message) if events.isEnabledFor(logging.INFO) else "(not logged)"
+
+    runtime._try_serialize = try_serialize
+
+
 def evict_instance(runtime: Any, agent_id: AgentId) -> Agent | None:
     """Forget an agent instance; the next message to its id creates a new one."""
     instances: dict[AgentId, Agent] = _attr(runtime, "_instantiated_agents")
@@ -130,6 +171,148 @@ def missing_serializers(runtime: Any, types: Iterable[type]) -> list[str]:
     """Names of ``types`` with no JSON serializer on ``runtime``."""
     registry = _attr(runtime, "_serialization_registry")
     return [t.__name__ for t in types if not registry.is_registered(t.__name__, _JSON)]
+
+
+# -- gRPC worker runtime ------------------------------------------------------------------------
+
+
+def host_connection_task(runtime: Any) -> asyncio.Task[None]:
+    """The task reading the worker's host stream; it ends (EOF or error) when the connection is lost."""
+    connection = _attr(runtime, "_host_connection")
+    if connection is None:
+        raise RuntimeError("the gRPC worker runtime is not started")
+    task: asyncio.Task[None] | None = _attr(connection, "_connection_task")
+    if task is None:
+        raise RuntimeError("the gRPC worker runtime has no host stream")
+    return task
+
+
+def fail_pending_requests(runtime: Any, error: Exception) -> int:
+    """Fail every ``send_message`` still waiting for a reply; returns how many."""
+    pending: dict[str, asyncio.Future[Any]] = _attr(runtime, "_pending_requests")
+    failed = 0
+    for future in list(pending.values()):
+        if not future.done():
+            future.set_exception(error)
+            failed += 1
+    pending.clear()
+    return failed
+
+
+def prune_pending_requests(runtime: Any) -> int:
+    """Forget replies nobody waits for any more (callers that timed out); returns how many."""
+    pending: dict[str, asyncio.Future[Any]] = _attr(runtime, "_pending_requests")
+    stale = [request_id for request_id, future in pending.items() if future.done()]
+    for request_id in stale:
+        pending.pop(request_id, None)
+    return len(stale)
+
+
+def inflight_tasks(runtime: Any) -> set[asyncio.Task[Any]]:
+    """The worker's running message tasks (requests being handled, replies and events being sent)."""
+    return set(_attr(runtime, "_background_tasks"))
+
+
+def install_always_answer(runtime: Any) -> None:
+    """Make the worker answer every RPC it takes: if building the agent or serializing its reply fails,
+    the engine sends nothing and the caller hangs; this sends the error as the reply instead."""
+    original = _attr(runtime, "_process_request")
+
+    async def process_request(request: Any) -> None:
+        try:
+            await original(request)
+        except Exception as exc:
+            from autogen_ext.runtimes.grpc.protos import agent_worker_pb2
+
+            logger.exception("worker failed to handle a request to %s", request.target.type)
+            reason = f"agent type {request.target.type!r} failed before answering: {type(exc).__name__}: {exc}"
+            response = agent_worker_pb2.RpcResponse(request_id=request.request_id, error=reason)
+            await runtime._host_connection.send(agent_worker_pb2.Message(response=response))
+
+    runtime._process_request = process_request
+
+
+async def stop_worker(runtime: Any, timeout: float) -> None:
+    """``runtime.stop()``, bounded, and tolerant of a host connection that already broke."""
+    try:
+        async with asyncio.timeout(timeout):
+            await runtime.stop()
+    except (Exception, TimeoutError):
+        read_task: asyncio.Task[None] | None = _attr(runtime, "_read_task")
+        runtime._running = False
+        if read_task is not None:
+            read_task.cancel()
+
+
+# -- gRPC host servicer -------------------------------------------------------------------------
+
+
+def host_servicer(host: Any) -> Any:
+    """The ``GrpcWorkerAgentRuntimeHostServicer`` inside a ``GrpcWorkerAgentRuntimeHost``."""
+    return _attr(host, "_servicer")
+
+
+def host_server(host: Any) -> Any:
+    """The ``grpc.aio.Server`` inside a ``GrpcWorkerAgentRuntimeHost`` (to add the health service)."""
+    return _attr(host, "_server")
+
+
+def install_fail_fast_routing(servicer: Any) -> None:
+    """Make the host answer every RPC: unknown targets and lost workers get an error reply, not silence.
+
+    Also gives each forwarded request a host-unique id, so that callers' request
+    counters cannot collide at a worker, and maps the reply back.
+    """
+    for name in ("_agent_type_to_client_id", "_data_connections", "_pending_responses", "_background_tasks"):
+        _attr(servicer, name)
+    servicer._agenthost_ids = itertools.count()
+    servicer._process_request = types.MethodType(_route_request, servicer)
+
+
+async def _route_request(self: Any, request: Any, client_id: str) -> None:
+    from autogen_ext.runtimes.grpc.protos import agent_worker_pb2
+
+    async with self._agent_type_to_client_id_lock:
+        target_id = self._agent_type_to_client_id.get(request.target.type)
+    target = None if target_id is None else self._data_connections.get(target_id)
+    if target is None:
+        reason = f"no worker serves agent type {request.target.type!r} (nothing registered it with the gRPC host)"
+        await _answer(self, client_id, agent_worker_pb2.RpcResponse(request_id=request.request_id, error=reason))
+        return
+    forwarded = agent_worker_pb2.RpcRequest()
+    forwarded.CopyFrom(request)
+    forwarded.request_id = f"h{next(self._agenthost_ids)}"
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    self._pending_responses.setdefault(target_id, {})[forwarded.request_id] = future
+    await target.send(agent_worker_pb2.Message(request=forwarded))
+    task = asyncio.create_task(_relay_response(self, future, client_id, request))
+    self._background_tasks.add(task)
+    task.add_done_callback(self._background_tasks.discard)
+
+
+async def _relay_response(self: Any, future: asyncio.Future[Any], client_id: str, request: Any) -> None:
+    from autogen_ext.runtimes.grpc.protos import agent_worker_pb2
+
+    try:
+        response = await future
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if not future.cancelled() or (task is not None and task.cancelling()):
+            raise
+        reason = f"the worker serving agent type {request.target.type!r} disconnected before it answered"
+        response = agent_worker_pb2.RpcResponse(error=reason)
+    reply = agent_worker_pb2.RpcResponse()
+    reply.CopyFrom(response)
+    reply.request_id = request.request_id
+    await _answer(self, client_id, reply)
+
+
+async def _answer(self: Any, client_id: str, response: Any) -> None:
+    from autogen_ext.runtimes.grpc.protos import agent_worker_pb2
+
+    connection = self._data_connections.get(client_id)
+    if connection is not None:  # the caller may be gone too
+        await connection.send(agent_worker_pb2.Message(response=response))
 
 
 def _attr(target: Any, name: str) -> Any:

@@ -13,13 +13,14 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from autogen_core import CancellationToken, MessageContext, RoutedAgent, rpc
 
 from .errors import HostError
 from .instances import InstanceTracker
-from .messages import CancelReply, CancelRequest, ChatReply, ChatRequest, ErrorInfo
+from .messages import CancelReply, CancelRequest, ChatReply, ChatRequest, ErrorCode, ErrorInfo
 from .models import ModelProvider
 from .settings import Settings
 from .state import StateStore
@@ -49,7 +50,8 @@ class HostedAgent(RoutedAgent):
     def __init__(self, description: str, deps: AgentDeps) -> None:
         super().__init__(description)
         self.deps = deps
-        self._running: dict[str, asyncio.Task[ChatReply]] = {}
+        self._running: dict[str, asyncio.Task[Any]] = {}
+        self._cancelling: dict[str, ErrorCode] = {}
         self._turn_lock = asyncio.Lock()
         self._state_loaded = False
 
@@ -63,50 +65,63 @@ class HostedAgent(RoutedAgent):
 
     @rpc
     async def on_chat_request(self, message: ChatRequest, ctx: MessageContext) -> ChatReply:
-        emit = EventEmitter(self.runtime, message)
-        self.deps.instances.touch(self.id)
-        await emit.emit("status", status="started", agent=self.id.type, conversation_id=message.conversation_id)
-        task = asyncio.create_task(self._turn(message, emit, ctx.cancellation_token))
-        ctx.cancellation_token.add_callback(task.cancel)
-        self._running[message.request_id] = task
-        try:
-            reply = await asyncio.shield(task)
-        except asyncio.CancelledError:
-            task.cancel()  # the runtime itself is stopping: stop the turn too
-            raise
-        finally:
-            self._running.pop(message.request_id, None)
+        request_id = message.request_id
+        self._running[request_id] = asyncio.current_task()  # type: ignore[assignment]
+        timeout = self.deps.settings.timeouts.request
+        timer = asyncio.get_running_loop().call_later(timeout, self._cancel, request_id, "timeout")
+        ctx.cancellation_token.add_callback(partial(self._cancel, request_id))
+        stateful = message.conversation_id is not None
+        if stateful:
             self.deps.instances.touch(self.id)
-        if reply.error is not None:
-            await emit.error(reply.error)
-        else:
-            await emit.done(reply)
+        emit = EventEmitter.for_request(self.runtime, message)
+        try:
+            reply = await self._turn(message, emit, ctx.cancellation_token)
+        finally:
+            timer.cancel()
+            del self._running[request_id]
+            if stateful:
+                self.deps.instances.touch(self.id)
+        if emit.enabled:
+            await (emit.done(reply) if reply.error is None else emit.error(reply.error))
         return reply
 
     @rpc
     async def on_cancel_request(self, message: CancelRequest, ctx: MessageContext) -> CancelReply:
-        task = self._running.get(message.request_id)
-        if task is not None:
-            task.cancel()
-        return CancelReply(request_id=message.request_id, cancelled=task is not None)
+        return CancelReply(request_id=message.request_id, cancelled=self._cancel(message.request_id))
+
+    def _cancel(self, request_id: str, reason: ErrorCode = "cancelled") -> bool:
+        """Cancel the task running ``request_id``'s turn; ``_turn`` turns that into an error reply."""
+        task = self._running.get(request_id)
+        if task is None or request_id in self._cancelling:
+            return False
+        self._cancelling[request_id] = reason
+        task.cancel()
+        return True
 
     async def _turn(self, request: ChatRequest, emit: EventEmitter, token: CancellationToken) -> ChatReply:
         try:
-            async with asyncio.timeout(self.deps.settings.timeouts.request):
-                if request.conversation_id is None:
-                    return await self.respond(request, emit, token)
-                return await self._stateful_turn(request, emit, token)
+            if emit.enabled:
+                await emit.emit("status", status="started", agent=self.id.type, conversation_id=request.conversation_id)
+            if request.conversation_id is None:
+                return await self.respond(request, emit, token)
+            return await self._stateful_turn(request, emit, token)
         except asyncio.CancelledError:
+            reason = self._cancelling.pop(request.request_id, None)
+            if reason is None:
+                raise  # the runtime itself is stopping
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
             token.cancel()  # reaches model calls linked to the token
-            return self._failed(request, ErrorInfo(code="cancelled", message="the request was cancelled"))
-        except TimeoutError:
-            timeout = self.deps.settings.timeouts.request
-            return self._failed(request, ErrorInfo(code="timeout", message=f"the turn took over {timeout:g} s"))
+            return self._failed(request, ErrorInfo(code=reason, message=self._cancel_message(reason)))
         except HostError as exc:
             return self._failed(request, exc.info())
         except Exception as exc:
             logger.exception("agent %s failed on request %s", self.id, request.request_id)
             return self._failed(request, ErrorInfo(code="agent_error", message=f"{type(exc).__name__}: {exc}"))
+
+    def _cancel_message(self, reason: ErrorCode) -> str:
+        if reason == "timeout":
+            return f"the turn took over {self.deps.settings.timeouts.request:g} s (AGENTHOST_TIMEOUTS__REQUEST)"
+        return "the request was cancelled"
 
     async def _stateful_turn(self, request: ChatRequest, emit: EventEmitter, token: CancellationToken) -> ChatReply:
         async with self._turn_lock:  # AgentChat agents are not coroutine-safe

@@ -54,6 +54,9 @@ class ChatTurn(BaseModel):
     content: str
     name: str | None = None
 
+    def __repr__(self) -> str:  # the engine formats every message it routes into a log string
+        return f"ChatTurn(role={self.role!r}, content={self.content[:80]!r})"
+
 
 class Usage(BaseModel):
     """Token usage of one turn, summed over every model call in it."""
@@ -62,6 +65,9 @@ class Usage(BaseModel):
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+
+    def __repr__(self) -> str:
+        return f"Usage(prompt_tokens={self.prompt_tokens}, completion_tokens={self.completion_tokens})"
 
     @property
     def total_tokens(self) -> int:

@@ -90,7 +90,8 @@ class AgentRegistry:
     async def register(self, runtime: AgentRuntime, deps: AgentDeps) -> list[str]:
         """Register every agent type on ``runtime`` by factory."""
         for spec in self:
-            await runtime.register_factory(spec.name, _factory(spec, deps), expected_class=RoutedAgent)
+            # No expected_class: the gRPC worker runtime compares it with ``type(agent) ==``, not issubclass.
+            await runtime.register_factory(spec.name, _factory(spec, deps))
         return [spec.name for spec in self]
 
 

@@ -28,6 +28,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[AgentRuntime]:
         return
     runtime = SingleThreadedAgentRuntime(ignore_unhandled_exceptions=True)
     _engine.install_bounded_subscriptions(runtime)
+    _engine.serialize_only_when_logged(runtime)
     register_wire_types(runtime)
     runtime.start()
     try:

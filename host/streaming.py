@@ -27,16 +27,25 @@ class EventEmitter:
     carries the result.
     """
 
-    def __init__(self, runtime: AgentRuntime, request: ChatRequest) -> None:
+    __slots__ = ("_request_id", "_runtime", "_seq", "_topic", "enabled", "finished")
+
+    def __init__(self, runtime: AgentRuntime | None, request_id: str, topic_type: str) -> None:
         self._runtime = runtime
-        self._request_id = request.request_id
-        self.enabled = request.stream and bool(request.reply_topic_type)
-        self._topic = TopicId(request.reply_topic_type, request.request_id) if self.enabled else None
+        self._request_id = request_id
+        self.enabled = runtime is not None and bool(topic_type)
+        self._topic = TopicId(topic_type, request_id) if self.enabled else None
         self._seq = 0
         self.finished = False
 
+    @staticmethod
+    def for_request(runtime: AgentRuntime, request: ChatRequest) -> EventEmitter:
+        """The request's emitter; one shared, silent one when the request asked for no stream."""
+        if not request.stream or not request.reply_topic_type:
+            return _SILENT
+        return EventEmitter(runtime, request.request_id, request.reply_topic_type)
+
     async def emit(self, kind: EventKind, **data: Any) -> None:
-        if self._topic is None or self.finished:
+        if self._topic is None or self._runtime is None or self.finished:
             return
         event_ = StreamEvent(request_id=self._request_id, seq=self._seq, kind=kind, data=data)
         self._seq += 1
@@ -54,6 +63,9 @@ class EventEmitter:
 
     async def error(self, error: ErrorInfo) -> None:
         await self.emit("error", **error.model_dump())
+
+
+_SILENT = EventEmitter(None, "", "")
 
 
 def done_data(reply: ChatReply) -> dict[str, Any]:
