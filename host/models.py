@@ -97,7 +97,7 @@ class ModelProvider:
         raise ModelNotConfigured(NOT_CONFIGURED)
 
     def _openai(self) -> ChatCompletionClient:
-        from autogen_ext.models.openai import OpenAIChatCompletionClient
+        from ._openai_client import UsageStreamingOpenAIClient
 
         s = self.settings
         args: dict[str, Any] = {"model": s.name, "timeout": s.request_timeout, "max_retries": s.max_retries}
@@ -115,7 +115,11 @@ class ModelProvider:
             args["temperature"] = s.temperature
         if s.max_tokens is not None:
             args["max_tokens"] = s.max_tokens
-        return OpenAIChatCompletionClient(**args)
+        if not s.stream_usage:
+            from autogen_ext.models.openai import OpenAIChatCompletionClient
+
+            return OpenAIChatCompletionClient(**args)
+        return UsageStreamingOpenAIClient(**args)
 
     def _with_cache(self, client: ChatCompletionClient) -> ChatCompletionClient:
         if self.settings.cache_dir is None:

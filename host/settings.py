@@ -1,8 +1,9 @@
 """Settings: one frozen pydantic-settings class, built once at the entry point.
 
 Every field can come from the environment (``AGENTHOST_`` prefix, ``__`` for
-nesting), from a ``.env`` file, or from files in a secrets directory (for
-Kubernetes secret volumes).
+nesting), from a ``.env`` file, or from files in the directory named by
+``AGENTHOST_SECRETS_DIR`` (a Kubernetes secret volume): a file
+``agenthost_model__api_key`` holds ``model.api_key``.
 
 Example:
     >>> Settings(model={"base_url": "http://127.0.0.1:1234/v1", "name": "qwen"})
@@ -15,7 +16,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NestedSecretsSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 __all__ = [
     "HttpSettings",
@@ -62,6 +68,7 @@ class ModelSettings(BaseModel):
     max_retries: int = Field(default=2, ge=0)
     temperature: float | None = None
     max_tokens: int | None = Field(default=None, gt=0)
+    stream_usage: bool = Field(default=True, description="Ask streamed completions for usage (stream_options).")
     component_config: str | None = Field(
         default=None, description="Path to an AutoGen ChatCompletionClient component JSON, or the JSON itself."
     )
@@ -144,6 +151,7 @@ class Settings(BaseSettings):
         extra="ignore",
         frozen=True,
         secrets_dir=os.environ.get("AGENTHOST_SECRETS_DIR") or None,
+        secrets_nested_delimiter="__",
     )
 
     model: ModelSettings = ModelSettings()
@@ -157,6 +165,18 @@ class Settings(BaseSettings):
     timeouts: TimeoutSettings = TimeoutSettings()
     http: HttpSettings = HttpSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Secret files may name nested fields (``agenthost_model__api_key``), as env vars do."""
+        return init_settings, env_settings, dotenv_settings, NestedSecretsSettingsSource(file_secret_settings)
 
     @model_validator(mode="before")
     @classmethod

@@ -1,0 +1,100 @@
+"""One test per shipped agent, each on the fake OpenAI-compatible backend (echo needs none)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from host import AgentHost, Settings, StreamEvent
+from tests.fakes import FakeOpenAI, FakeReply, ToolCall
+
+
+async def _run(host: AgentHost, agent: str, text: str, conversation: str | None = None) -> list[StreamEvent]:
+    return [event async for event in host.stream(agent, text, conversation_id=conversation)]
+
+
+def _kinds(events: list[StreamEvent]) -> list[str]:
+    return [event.kind for event in events]
+
+
+async def test_echo_streams_word_by_word(host: AgentHost) -> None:
+    events = await _run(host, "echo", "the quick  brown fox")
+    assert _kinds(events) == ["status", "chunk", "chunk", "chunk", "chunk", "message", "done"]
+    assert [e.seq for e in events] == list(range(len(events)))
+    assert "".join(e.data["content"] for e in events if e.kind == "chunk") == "the quick  brown fox"
+    assert events[-1].data["message"] == "the quick  brown fox"
+
+
+async def test_assistant_streams_tokens(fake_openai: FakeOpenAI, make_settings: Callable[..., Settings]) -> None:
+    fake_openai.add(FakeReply(content="Hello, how can I help?", chunk_size=3))
+    async with AgentHost(make_settings(fake_openai)) as host:
+        events = await _run(host, "assistant", "hi")
+    chunks = [e.data["content"] for e in events if e.kind == "chunk"]
+    assert len(chunks) >= 5
+    assert "".join(chunks) == "Hello, how can I help?"
+    assert _kinds(events)[-2:] == ["message", "done"]
+    assert events[-1].data["usage"] == {"prompt_tokens": 11, "completion_tokens": 7}
+    assert fake_openai.requests[0]["stream"] is True
+
+
+async def test_password_game_reveals_only_through_its_tool(
+    fake_openai: FakeOpenAI, make_settings: Callable[..., Settings]
+) -> None:
+    fake_openai.add(
+        FakeReply(tool_calls=(ToolCall("reveal_secret", {"password": "open sesame"}),)),
+        FakeReply(content="The secret word is platypus."),
+        FakeReply(tool_calls=(ToolCall("reveal_secret", {"password": "swordfish"}),)),
+        FakeReply(content="Wrong password."),
+    )
+    async with AgentHost(make_settings(fake_openai)) as host:
+        right = await _run(host, "password-game", "The password is open sesame")
+        wrong = await _run(host, "password-game", "Try swordfish")
+    call = next(e for e in right if e.kind == "tool_call")
+    result = next(e for e in right if e.kind == "tool_result")
+    assert call.data["name"] == "reveal_secret"
+    assert "platypus" in result.data["content"]
+    assert result.data["id"] == call.data["id"]
+    assert _kinds(right).index("tool_call") < _kinds(right).index("tool_result") < _kinds(right).index("done")
+    assert "platypus" not in next(e for e in wrong if e.kind == "tool_result").data["content"]
+
+
+async def test_weather_calls_tool_then_reflects(fake_openai: FakeOpenAI, make_settings: Callable[..., Settings]) -> None:
+    fake_openai.add(
+        FakeReply(tool_calls=(ToolCall("get_weather", {"city": "Paris"}),)),
+        FakeReply(content="It is sunny in Paris."),
+    )
+    async with AgentHost(make_settings(fake_openai)) as host:
+        events = await _run(host, "weather", "Weather in Paris?")
+    result = next(e for e in events if e.kind == "tool_result")
+    assert result.data["content"].startswith("Paris: ")
+    assert events[-1].kind == "done"
+    assert events[-1].data["message"] == "It is sunny in Paris."
+    assert len(fake_openai.requests) == 2  # the tool call, then the reflection
+    assert any(m["role"] == "tool" for m in fake_openai.requests[1]["messages"])
+
+
+async def test_writer_critic_stops_on_approve(fake_openai: FakeOpenAI, make_settings: Callable[..., Settings]) -> None:
+    fake_openai.add(
+        FakeReply(content="Roses are red."),
+        FakeReply(content="Rhyme it."),
+        FakeReply(content="Roses are red, violets are blue."),
+        FakeReply(content="APPROVE"),
+    )
+    async with AgentHost(make_settings(fake_openai)) as host:
+        events = await _run(host, "writer-critic", "A two-line poem")
+    messages = [(e.data["source"], e.data["content"]) for e in events if e.kind == "message"]
+    assert messages == [
+        ("writer", "Roses are red."),
+        ("critic", "Rhyme it."),
+        ("writer", "Roses are red, violets are blue."),
+        ("critic", "APPROVE"),
+    ]
+    assert events[-1].kind == "done"
+    assert len(fake_openai.requests) == 4
+
+
+async def test_llm_agent_without_backend_names_the_setting(host: AgentHost) -> None:
+    events = await _run(host, "assistant", "hello")
+    assert events[-1].kind == "error"
+    assert events[-1].data["code"] == "model_not_configured"
+    assert "AGENTHOST_MODEL__BASE_URL" in events[-1].data["message"]
+    assert (await host.chat("echo", "still works")).content == "still works"
