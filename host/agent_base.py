@@ -69,7 +69,7 @@ class HostedAgent(RoutedAgent):
         self._running[request_id] = asyncio.current_task()  # type: ignore[assignment]
         timeout = self.deps.settings.timeouts.request
         timer = asyncio.get_running_loop().call_later(timeout, self._cancel, request_id, "timeout")
-        ctx.cancellation_token.add_callback(partial(self._cancel, request_id))
+        ctx.cancellation_token.add_callback(partial(self._cancel_quietly, request_id))
         stateful = message.conversation_id is not None
         if stateful:
             self.deps.instances.touch(self.id)
@@ -88,6 +88,9 @@ class HostedAgent(RoutedAgent):
     @rpc
     async def on_cancel_request(self, message: CancelRequest, ctx: MessageContext) -> CancelReply:
         return CancelReply(request_id=message.request_id, cancelled=self._cancel(message.request_id))
+
+    def _cancel_quietly(self, request_id: str) -> None:
+        self._cancel(request_id)
 
     def _cancel(self, request_id: str, reason: ErrorCode = "cancelled") -> bool:
         """Cancel the task running ``request_id``'s turn; ``_turn`` turns that into an error reply."""

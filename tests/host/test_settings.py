@@ -18,7 +18,8 @@ def test_environment_with_prefix_and_nesting(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("AGENTHOST_TIMEOUTS__REQUEST", "12.5")
     settings = Settings()
     assert settings.model.base_url == "http://127.0.0.1:11434/v1"
-    assert settings.model.info is not None and settings.model.info.function_calling is False
+    assert settings.model.info is not None
+    assert settings.model.info.function_calling is False
     assert (settings.http.port, settings.timeouts.request) == (9001, 12.5)
     assert resolve_provider(settings.model) == "openai"
 
@@ -42,7 +43,7 @@ def test_own_key_wins_over_openai_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_secrets_directory(tmp_path: Path) -> None:
     (tmp_path / "agenthost_model__api_key").write_text("sk-from-secret-volume")
-    settings = Settings(_secrets_dir=tmp_path)  # type: ignore[call-arg]
+    settings = Settings(_secrets_dir=tmp_path)
     assert settings.model.api_key is not None
     assert settings.model.api_key.get_secret_value() == "sk-from-secret-volume"
 

@@ -7,7 +7,7 @@ from host.streaming import RequestStream, StreamRouter
 
 
 def _event(seq: int, kind: str = "chunk") -> StreamEvent:
-    return StreamEvent(request_id="r", seq=seq, kind=kind, data={"n": seq})  # type: ignore[arg-type]
+    return StreamEvent(request_id="r", seq=seq, kind=kind, data={"n": seq})
 
 
 async def test_out_of_order_events_come_out_in_order() -> None:
