@@ -18,6 +18,7 @@ from typing import Any
 
 from autogen_core import CancellationToken, MessageContext, RoutedAgent, rpc
 
+from .deadlines import Deadlines
 from .errors import HostError
 from .instances import InstanceTracker
 from .messages import CancelReply, CancelRequest, ChatReply, ChatRequest, ErrorCode, ErrorInfo
@@ -42,6 +43,7 @@ class AgentDeps:
     models: ModelProvider
     store: StateStore
     instances: InstanceTracker
+    deadlines: Deadlines
 
 
 class HostedAgent(RoutedAgent):
@@ -67,8 +69,8 @@ class HostedAgent(RoutedAgent):
     async def on_chat_request(self, message: ChatRequest, ctx: MessageContext) -> ChatReply:
         request_id = message.request_id
         self._running[request_id] = asyncio.current_task()  # type: ignore[assignment]
-        timeout = self.deps.settings.timeouts.request
-        timer = asyncio.get_running_loop().call_later(timeout, self._cancel, request_id, "timeout")
+        deadlines = self.deps.deadlines
+        deadlines.arm(request_id, self.deps.settings.timeouts.request, partial(self._cancel, request_id, "timeout"))
         ctx.cancellation_token.add_callback(partial(self._cancel_quietly, request_id))
         stateful = message.conversation_id is not None
         if stateful:
@@ -77,7 +79,7 @@ class HostedAgent(RoutedAgent):
         try:
             reply = await self._turn(message, emit, ctx.cancellation_token)
         finally:
-            timer.cancel()
+            deadlines.disarm(request_id)
             del self._running[request_id]
             if stateful:
                 self.deps.instances.touch(self.id)

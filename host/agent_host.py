@@ -18,11 +18,12 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from pydantic import ValidationError
 from autogen_core import AgentId, AgentRuntime, CancellationToken, TypeSubscription
+from pydantic import ValidationError
 
 from . import _engine
 from .agent_base import STATELESS_KEY, AgentDeps
+from .deadlines import Deadlines
 from .errors import AgentNotFound, BadRequest, HostError, RuntimeUnavailable, TurnTimeout
 from .instances import InstanceTracker
 from .messages import CancelRequest, ChatReply, ChatRequest, ChatTurn, ErrorInfo, StreamEvent
@@ -72,6 +73,8 @@ class AgentHost:
         self.instances = InstanceTracker(self.settings.timeouts.instance_idle, self.settings.runtime.max_instances)
         self._remote = self.settings.runtime.mode == "grpc"
         self._inflight: set[asyncio.Task[Any]] = set()
+        self.deadlines = Deadlines()
+        self._stateless_ids: dict[str, AgentId] = {}
 
     # -- life -----------------------------------------------------------------------------------
 
@@ -102,9 +105,11 @@ class AgentHost:
         stack.enter_context(serving_models(self.models))
         self.store = open_state_store(self.settings.state)
         stack.push_async_callback(self.store.close)
+        self.deadlines.start()
+        stack.push_async_callback(self.deadlines.stop)
         runtime = await stack.enter_async_context(open_runtime(self.settings))
         if self._register_agents:
-            deps = AgentDeps(self.settings, self.models, self.store, self.instances)
+            deps = AgentDeps(self.settings, self.models, self.store, self.instances, self.deadlines)
             await self.registry.register(runtime, deps)
             self.instances.start(runtime)
             stack.push_async_callback(self.instances.stop)
@@ -212,6 +217,9 @@ class AgentHost:
         except HostError as exc:
             stream.fail(exc.info())
             return
+        except asyncio.CancelledError:
+            stream.fail(ErrorInfo(code="unavailable", message="the host is stopping"))
+            raise
         # The reply can come before the events (gRPC): give them a bounded while, then end from the reply.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.settings.timeouts.cancel):
@@ -222,32 +230,40 @@ class AgentHost:
         runtime = self.runtime
         task = asyncio.current_task()
         assert task is not None
-        deadline = _Deadline(task, self.settings.timeouts.request)
+        expired = _Expiry(task)
+        key = (request.request_id, "caller")
+        self.deadlines.arm(key, self.settings.timeouts.request, expired)
         self._inflight.add(task)
         try:
-            reply = await runtime.send_message(
-                request, AgentId(request.agent, request.conversation_id or STATELESS_KEY), cancellation_token=token
-            )
+            reply = await runtime.send_message(request, self._agent_id(request), cancellation_token=token)
         except asyncio.CancelledError:
             await self._cancel(request, token)
-            if deadline.expired and task.uncancel() == 0:
+            if expired.fired and task.uncancel() == 0:
                 raise TurnTimeout(self._timeout_message()) from None
             raise
         except Exception as exc:  # the engine's errors: dead worker, unknown type, lost host
             raise RuntimeUnavailable(f"agent {request.agent!r} is unavailable: {exc}") from exc
         finally:
-            deadline.cancel()
+            self.deadlines.disarm(key)
             self._inflight.discard(task)
         if not isinstance(reply, ChatReply):
             raise RuntimeUnavailable(f"agent {request.agent!r} sent an unreadable reply ({type(reply).__name__})")
         return reply
+
+    def _agent_id(self, request: ChatRequest) -> AgentId:
+        if request.conversation_id is not None:
+            return AgentId(request.agent, request.conversation_id)
+        agent_id = self._stateless_ids.get(request.agent)
+        if agent_id is None:
+            agent_id = self._stateless_ids[request.agent] = AgentId(request.agent, STATELESS_KEY)
+        return agent_id
 
     async def _cancel(self, request: ChatRequest, token: CancellationToken) -> None:
         """Stop the turn: the token reaches a local handler; a message reaches a remote one."""
         token.cancel()
         if not self._remote or self._runtime is None:
             return
-        target = AgentId(request.agent, request.conversation_id or STATELESS_KEY)
+        target = self._agent_id(request)
         cancel = CancelRequest(request_id=request.request_id)
         with contextlib.suppress(Exception, TimeoutError):
             async with asyncio.timeout(self.settings.timeouts.cancel):
@@ -257,22 +273,18 @@ class AgentHost:
         return f"no answer within {self.settings.timeouts.request:g} s (AGENTHOST_TIMEOUTS__REQUEST)"
 
 
-class _Deadline:
-    """``asyncio.timeout`` for one await, at a third of its cost (this is the hot path)."""
+class _Expiry:
+    """Cancels the caller's task when its deadline passes, and remembers that it did."""
 
-    __slots__ = ("_handle", "_task", "expired")
+    __slots__ = ("_task", "fired")
 
-    def __init__(self, task: asyncio.Task[Any], seconds: float) -> None:
+    def __init__(self, task: asyncio.Task[Any]) -> None:
         self._task = task
-        self.expired = False
-        self._handle = asyncio.get_running_loop().call_later(seconds, self._expire)
+        self.fired = False
 
-    def _expire(self) -> None:
-        self.expired = True
+    def __call__(self) -> None:
+        self.fired = True
         self._task.cancel()
-
-    def cancel(self) -> None:
-        self._handle.cancel()
 
 
 def _turns(messages: Messages) -> tuple[ChatTurn, ...]:

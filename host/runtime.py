@@ -29,6 +29,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[AgentRuntime]:
     runtime = SingleThreadedAgentRuntime(ignore_unhandled_exceptions=True)
     _engine.install_bounded_subscriptions(runtime)
     _engine.serialize_only_when_logged(runtime)
+    if not settings.runtime.tracing:
+        _engine.untraced(runtime)
     register_wire_types(runtime)
     runtime.start()
     try:

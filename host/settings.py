@@ -113,6 +113,9 @@ class RuntimeSettings(BaseModel):
     replica_id: str | None = Field(default=None, description="Names this bridge's stream type; default: hostname.")
     max_instances: int = Field(default=10_000, gt=0, description="Live conversation instances per agent type.")
     grpc_max_message_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    tracing: bool = Field(
+        default=False, description="Let the engine record OpenTelemetry spans (off: it skips building them)."
+    )
     health_port: int | None = Field(
         default=None, ge=0, le=65535, description="A gRPC worker serves /health and /ready here (on http.host)."
     )
