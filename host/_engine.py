@@ -20,14 +20,13 @@ or expose that; ``tests/grpc/test_engine_grpc.py`` pins them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import types
 from collections import OrderedDict
 from collections.abc import Collection, Iterable
 from typing import Any
-
-import logging
 
 import autogen_core
 from autogen_core import EVENT_LOGGER_NAME, Agent, AgentId, Subscription, TopicId
@@ -49,8 +48,9 @@ __all__ = [
     "instance_count",
     "known_agent_types",
     "missing_serializers",
-    "serialize_only_when_logged",
     "prune_pending_requests",
+    "serialize_only_when_logged",
+    "untraced",
     "stop_worker",
 ]
 
@@ -146,6 +146,37 @@ def serialize_only_when_logged(runtime: Any) -> None:
     runtime._try_serialize = try_serialize
 
 
+class _NoTrace:
+    """Stands in for a runtime's ``TraceHelper`` when nothing records spans."""
+
+    _NULL = contextlib.nullcontext()
+
+    def trace_block(self, *args: Any, **kwargs: Any) -> contextlib.nullcontext[None]:
+        return self._NULL
+
+
+async def _no_attributes(*args: Any, **kwargs: Any) -> dict[str, str]:
+    return {}
+
+
+def untraced(runtime: Any) -> None:
+    """Skip the engine's per-message span bookkeeping when tracing is off.
+
+    With no tracer provider configured the engine still builds four no-op spans
+    and their attributes (a payload serialization and a JSON dump among them)
+    for every RPC. Works on ``SingleThreadedAgentRuntime`` (``_tracer_helper``)
+    and ``GrpcWorkerAgentRuntime`` (``_trace_helper``).
+    """
+    for name in ("_tracer_helper", "_trace_helper"):
+        if hasattr(runtime, name):
+            setattr(runtime, name, _NoTrace())
+            break
+    else:
+        _attr(runtime, "_tracer_helper")
+    if hasattr(runtime, "_create_otel_attributes"):
+        runtime._create_otel_attributes = _no_attributes
+
+
 def evict_instance(runtime: Any, agent_id: AgentId) -> Agent | None:
     """Forget an agent instance; the next message to its id creates a new one."""
     instances: dict[AgentId, Agent] = _attr(runtime, "_instantiated_agents")
@@ -232,10 +263,10 @@ def install_always_answer(runtime: Any) -> None:
     runtime._process_request = process_request
 
 
-async def stop_worker(runtime: Any, timeout: float) -> None:
+async def stop_worker(runtime: Any, seconds: float) -> None:
     """``runtime.stop()``, bounded, and tolerant of a host connection that already broke."""
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(seconds):
             await runtime.stop()
     except (Exception, TimeoutError):
         read_task: asyncio.Task[None] | None = _attr(runtime, "_read_task")
