@@ -97,7 +97,9 @@ class _TurnRun:
             await self._emit.chunk(item.content)
         elif isinstance(item, ToolCallRequestEvent):
             for call in item.content:
-                await self._emit.emit("tool_call", id=call.id, name=call.name, arguments=call.arguments, source=item.source)
+                await self._emit.emit(
+                    "tool_call", id=call.id, name=call.name, arguments=call.arguments, source=item.source
+                )
         elif isinstance(item, ToolCallExecutionEvent):
             for result in item.content:
                 await self._emit.emit(

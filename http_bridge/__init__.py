@@ -1,1 +1,22 @@
-"""The aiohttp bridge: native chat API, SSE, OpenAI-compatible facade."""
+"""The aiohttp bridge: native chat API, SSE, OpenAI-compatible facade, errors and docs.
+
+Example:
+    >>> from http_bridge import create_app, serve
+    >>> serve(Settings())  # what ``agenthost serve`` runs
+"""
+
+from .app import create_app, setup_routes
+from .errors import ApiError, error_middleware
+from .server import make_runner, serve
+from .sse import SSEWriter, StreamRegistry
+
+__all__ = [
+    "ApiError",
+    "SSEWriter",
+    "StreamRegistry",
+    "create_app",
+    "error_middleware",
+    "make_runner",
+    "serve",
+    "setup_routes",
+]

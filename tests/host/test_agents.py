@@ -57,7 +57,9 @@ async def test_password_game_reveals_only_through_its_tool(
     assert "platypus" not in next(e for e in wrong if e.kind == "tool_result").data["content"]
 
 
-async def test_weather_calls_tool_then_reflects(fake_openai: FakeOpenAI, make_settings: Callable[..., Settings]) -> None:
+async def test_weather_calls_tool_then_reflects(
+    fake_openai: FakeOpenAI, make_settings: Callable[..., Settings]
+) -> None:
     fake_openai.add(
         FakeReply(tool_calls=(ToolCall("get_weather", {"city": "Paris"}),)),
         FakeReply(content="It is sunny in Paris."),

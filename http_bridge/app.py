@@ -1,0 +1,91 @@
+"""``create_app(settings)``: the aiohttp application both the CLI and the tests build.
+
+Example:
+    >>> app = create_app(Settings())
+    >>> web.run_app(app)  # or http_bridge.server.serve(settings)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from host import AgentHost, Settings
+
+from . import native, openai_api, openapi
+from .auth import auth_middleware, load_api_keys
+from .cors import add_cors_headers, cors_middleware
+from .errors import error_middleware
+from .ids import echo_request_id
+from .keys import API_KEYS, HOST, SETTINGS, STARTED_AT, STREAMS
+from .sse import StreamRegistry
+
+__all__ = ["ACCESS_LOG_FORMAT", "create_app", "open_host", "setup_routes"]
+
+ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs "%{User-Agent}i" request_id=%{X-Request-ID}o'
+
+
+def create_app(settings: Settings, *, host: AgentHost | None = None) -> web.Application:
+    """The bridge: native API, OpenAI facade, docs; the host starts and stops with the app.
+
+    Args:
+        settings: the configuration (``settings.http`` for the HTTP side).
+        host: an AgentHost to serve; by default one is built (agents registered only on the local runtime).
+            A host that is already started is left to its owner to stop.
+    """
+    api_keys = load_api_keys(settings)
+    cors = bool(settings.http.cors_origins)
+    # Only what is configured sits on the hot path: each middleware is a layer every request crosses.
+    middlewares = [error_middleware, *([cors_middleware] if cors else []), *([auth_middleware] if api_keys else [])]
+    app = web.Application(client_max_size=settings.http.max_body_bytes, middlewares=middlewares)
+    app[SETTINGS] = settings
+    app[HOST] = host or AgentHost(settings, register_agents=settings.runtime.mode == "local")
+    app[STREAMS] = StreamRegistry()
+    app[API_KEYS] = api_keys
+    app[STARTED_AT] = int(time.time())
+    app.cleanup_ctx.append(open_host)
+    app.on_response_prepare.append(echo_request_id)
+    if cors:
+        app.on_response_prepare.append(add_cors_headers)
+    app.on_shutdown.append(_end_streams)
+    setup_routes(app)
+    return app
+
+
+async def open_host(app: web.Application) -> AsyncIterator[None]:
+    """``cleanup_ctx``: start the AgentHost (runtime and agents) with the app, stop it after."""
+    agent_host = app[HOST]
+    if agent_host.started:  # started by its owner, who stops it
+        yield
+        return
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(agent_host)
+        yield
+
+
+async def _end_streams(app: web.Application) -> None:
+    """``on_shutdown``: in-flight streams finish, or end with an ``error`` event, within the shutdown timeout."""
+    await app[STREAMS].drain(app[SETTINGS].http.shutdown_timeout)
+
+
+def setup_routes(app: web.Application) -> None:
+    routes: list[tuple[str, str, Callable[[web.Request], object]]] = [
+        ("GET", "/", native.index),
+        ("GET", "/health", native.health),
+        ("GET", "/ready", native.ready),
+        ("GET", "/api/agents", native.agents),
+        ("POST", "/api/chat", native.chat),
+        ("POST", "/api/chat/stream", native.chat_stream),
+        ("GET", "/v1/models", openai_api.list_models),
+        ("GET", "/v1/models/{model_id}", openai_api.get_model),
+        ("POST", "/v1/chat/completions", openai_api.chat_completions),
+        ("GET", "/openapi.json", openapi.openapi_json),
+        ("GET", "/docs", openapi.docs),
+        ("GET", "/redoc", openapi.redoc),
+        ("GET", "/docs/static/{name}", openapi.asset),
+    ]
+    for method, path, handler in routes:
+        app.router.add_route(method, path, handler)  # type: ignore[arg-type]

@@ -1,0 +1,51 @@
+"""Optional API keys: bearer tokens guard ``/api/`` and ``/v1/``; health, readiness and docs stay open.
+
+Keys come from ``settings.http.api_keys`` (``AGENTHOST_HTTP__API_KEYS='["k1","k2"]'``) and, for
+Kubernetes secret volumes, from a file ``api_keys`` (one key per line) in the settings' secrets directory
+(``AGENTHOST_SECRETS_DIR``).
+"""
+
+from __future__ import annotations
+
+import hmac
+from pathlib import Path
+
+from aiohttp import web
+
+from host import Settings
+
+from .errors import ApiError, Handler
+from .keys import API_KEYS
+
+__all__ = ["GUARDED_PREFIXES", "auth_middleware", "load_api_keys"]
+
+GUARDED_PREFIXES = ("/api/", "/v1/")
+KEYS_FILE = "api_keys"
+
+
+def load_api_keys(settings: Settings) -> frozenset[str]:
+    """Every accepted key: from the settings and from ``<secrets_dir>/api_keys``."""
+    keys = {key.get_secret_value() for key in settings.http.api_keys}
+    secrets_dir = settings.model_config.get("secrets_dir")
+    if isinstance(secrets_dir, str | Path) and (Path(secrets_dir) / KEYS_FILE).is_file():
+        lines = (Path(secrets_dir) / KEYS_FILE).read_text(encoding="utf-8").splitlines()
+        keys.update(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+    return frozenset(key for key in keys if key)
+
+
+def _authorized(header: str, keys: frozenset[str]) -> bool:
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return False
+    given = token.strip().encode()
+    # compare against every key, in constant time per key, so timing tells nothing about which matched
+    return sum(hmac.compare_digest(given, key.encode()) for key in keys) > 0
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    keys: frozenset[str] = request.app[API_KEYS]
+    guarded = keys and request.path.startswith(GUARDED_PREFIXES) and request.method != "OPTIONS"
+    if guarded and not _authorized(request.headers.get("Authorization", ""), keys):
+        raise ApiError(401, "invalid_api_key", "send a valid API key as 'Authorization: Bearer <key>'")
+    return await handler(request)

@@ -1,0 +1,128 @@
+"""HTTP errors: one middleware turns every failure into a JSON body with the right status.
+
+Hierarchy::
+
+    ApiError                      an HTTP error with a stable code, a message and the field at fault
+    host.errors.HostError         mapped by its code (not_found 404, bad_request 400, timeout 504, ...)
+    aiohttp.web.HTTPException     routing and body-size errors (404, 405, 413), re-rendered as JSON
+    pydantic.ValidationError      raised by :func:`http_bridge.body.read_body` as an ApiError
+    anything else                 500, logged with the request id, never shown as a stack trace
+
+Under ``/v1`` bodies use OpenAI's envelope ``{"error": {"message", "type", "param", "code"}}``;
+elsewhere ``{"status": "error", "error": {"code", "message", "field"}, "request_id"}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from host.errors import HostError
+
+from .ids import request_id
+from .schemas import ErrorBody, ErrorDetail, OpenAIError, OpenAIErrorBody
+
+__all__ = ["ApiError", "error_middleware", "error_response", "from_validation", "is_openai", "openai_error"]
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_STATUS_BY_CODE: dict[str, int] = {
+    "not_found": 404,
+    "bad_request": 400,
+    "model_not_configured": 503,
+    "timeout": 504,
+    "unavailable": 503,
+    "cancelled": 503,
+    "agent_error": 502,
+    "model_error": 502,
+}
+_OPENAI_TYPES: dict[int, str] = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+
+
+class ApiError(Exception):
+    """An HTTP error: ``status``, a stable ``code``, a message naming the problem and the fix, the field."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+    @classmethod
+    def from_host(cls, exc: HostError) -> ApiError:
+        return cls(_STATUS_BY_CODE.get(exc.code, 502), exc.code, exc.message)
+
+    @classmethod
+    def from_event(cls, data: Mapping[str, Any]) -> ApiError:
+        """From the ``data`` of an ``error`` event (or an :class:`ErrorInfo` dumped)."""
+        code = str(data.get("code") or "agent_error")
+        return cls(_STATUS_BY_CODE.get(code, 502), code, str(data.get("message") or "the agent failed"))
+
+    @classmethod
+    def from_http(cls, exc: web.HTTPException) -> ApiError:
+        code = exc.reason.lower().replace(" ", "_").replace("-", "_")
+        message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+        return cls(exc.status, code, message)
+
+
+def from_validation(exc: ValidationError, status: int) -> ApiError:
+    """The first problem of ``exc``, naming the field (``messages.0.content``)."""
+    error = exc.errors(include_url=False)[0]
+    if error["type"] == "json_invalid":
+        return ApiError(400, "invalid_json", f"the body is not valid JSON: {error['msg']}")
+    field = ".".join(str(part) for part in error["loc"]) or None
+    if field is None:
+        return ApiError(status, "invalid_body", f"the body must be a JSON object ({error['msg']})")
+    code = "missing_field" if error["type"] == "missing" else "invalid_value"
+    return ApiError(status, code, f"{field}: {error['msg']}", field)
+
+
+def is_openai(request: web.Request) -> bool:
+    return request.path.startswith("/v1/")
+
+
+def openai_error(error: ApiError) -> OpenAIError:
+    """``error`` in OpenAI's terms (``type`` from the status)."""
+    kind = _OPENAI_TYPES.get(error.status, "server_error" if error.status >= 500 else "invalid_request_error")
+    return OpenAIError(message=error.message, type=kind, param=error.field, code=error.code)
+
+
+def error_response(request: web.Request, error: ApiError) -> web.Response:
+    """The JSON error body of ``error``, in the envelope of the API that ``request`` addressed."""
+    body: OpenAIErrorBody | ErrorBody
+    if is_openai(request):
+        body = OpenAIErrorBody(error=openai_error(error))
+    else:
+        detail = ErrorDetail(code=error.code, message=error.message, field=error.field)
+        body = ErrorBody(error=detail, request_id=request_id(request))
+    response = web.Response(status=error.status, text=body.model_dump_json(), content_type="application/json")
+    if error.status >= 500 or error.status in (408, 409):
+        response.headers["x-should-retry"] = "false"  # the agent may have run: a retry would run it twice
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure becomes a JSON error response; nothing escapes as a stack trace."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(request, exc)
+    except HostError as exc:
+        return error_response(request, ApiError.from_host(exc))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(request, ApiError.from_http(exc))
+    except Exception:
+        logger.exception("unhandled error in %s %s (request id %s)", request.method, request.path, request_id(request))
+        return error_response(request, ApiError(500, "internal_error", "internal error; see the server log"))

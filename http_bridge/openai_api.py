@@ -1,0 +1,194 @@
+"""The OpenAI-compatible facade: agents as models, stateless chat completions, streamed or whole.
+
+Wire format as OpenAI's: every chunk of one completion shares ``id``, ``created`` and ``model``;
+the first delta carries ``role``; a last chunk carries ``finish_reason``; with
+``stream_options.include_usage`` one more chunk has ``choices: []`` and the usage; then
+``data: [DONE]``. An error after the stream has started goes out as ``data: {"error": ...}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from host.errors import BadRequest, TurnTimeout
+from host.messages import ChatTurn, ErrorInfo, StreamEvent
+
+from .body import read_body
+from .errors import ApiError, openai_error
+from .ids import new_id
+from .keys import HOST, SETTINGS, STARTED_AT, STREAMS
+from .schemas import (
+    ChatCompletion,
+    ChatCompletionRequest,
+    CompletionChoice,
+    CompletionMessage,
+    InputMessage,
+    ModelCard,
+    ModelList,
+    UsageInfo,
+)
+from .sse import SSEWriter
+
+__all__ = ["chat_completions", "get_model", "list_models"]
+
+_ROLES = {"developer": "system"}
+
+
+def _json(model: Any) -> web.Response:
+    return web.Response(text=model.model_dump_json(), content_type="application/json")
+
+
+def _cards(request: web.Request) -> list[ModelCard]:
+    created = request.app[STARTED_AT]
+    return [ModelCard(id=s.name, created=created, description=s.description) for s in request.app[HOST].agents()]
+
+
+async def list_models(request: web.Request) -> web.Response:
+    return _json(ModelList(data=_cards(request)))
+
+
+async def get_model(request: web.Request) -> web.Response:
+    model_id = request.match_info["model_id"]
+    card = next((card for card in _cards(request) if card.id == model_id), None)
+    if card is None:
+        raise _unknown_model(model_id)
+    return _json(card)
+
+
+def _unknown_model(name: str) -> ApiError:
+    return ApiError(
+        404, "model_not_found", f"the model {name!r} does not exist; GET /v1/models lists the agents", "model"
+    )
+
+
+def _turns(request: web.Request, messages: list[InputMessage]) -> list[ChatTurn]:
+    """The history as wire turns: text parts joined, ``developer`` as ``system``, sizes checked."""
+    limit = request.app[SETTINGS].http.max_message_chars
+    turns = []
+    for index, message in enumerate(messages):
+        content = _text(message, index)
+        if len(content) > limit:
+            raise ApiError(
+                400,
+                "message_too_long",
+                f"messages[{index}].content: over {limit} characters",
+                f"messages.{index}.content",
+            )
+        turns.append(ChatTurn(role=_ROLES.get(message.role, message.role), content=content, name=message.name))
+    if not any(turn.role == "user" and turn.content.strip() for turn in turns):
+        raise ApiError(400, "invalid_value", "messages: needs at least one non-empty user message", "messages")
+    return turns
+
+
+def _text(message: InputMessage, index: int) -> str:
+    if message.content is None or isinstance(message.content, str):
+        return message.content or ""
+    parts = []
+    for part in message.content:
+        if part.type != "text" or part.text is None:
+            raise ApiError(
+                400,
+                "unsupported_content",
+                f"messages[{index}].content: only text parts are supported (got {part.type!r})",
+                f"messages.{index}.content",
+            )
+        parts.append(part.text)
+    return "".join(parts)
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    """``POST /v1/chat/completions``: ``model`` names the agent; the history comes in ``messages``."""
+    body = await read_body(request, ChatCompletionRequest)
+    agent_host = request.app[HOST]
+    if body.model not in {spec.name for spec in agent_host.agents()}:
+        raise _unknown_model(body.model)
+    turns = _turns(request, body.messages)
+    if body.stream:
+        return await _stream(request, body, turns)
+    timeouts = agent_host.settings.timeouts
+    try:
+        async with asyncio.timeout(timeouts.request + timeouts.cancel):
+            reply = await agent_host.chat(body.model, turns)
+    except TimeoutError:
+        raise TurnTimeout(f"no answer within {timeouts.request:g} s (AGENTHOST_TIMEOUTS__REQUEST)") from None
+    usage = _usage(reply.usage.prompt_tokens, reply.usage.completion_tokens)
+    finish = "length" if reply.finish_reason == "length" else "stop"
+    choice = CompletionChoice(message=CompletionMessage(content=reply.content), finish_reason=finish)
+    return _json(
+        ChatCompletion(id=_completion_id(), created=int(time.time()), model=body.model, choices=[choice], usage=usage)
+    )
+
+
+def _completion_id() -> str:
+    return f"chatcmpl-{new_id()}"
+
+
+def _usage(prompt: int, completion: int) -> UsageInfo:
+    return UsageInfo(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+
+
+class _Chunks:
+    """Serializes the frames of one streamed completion (one id, created and model for all)."""
+
+    def __init__(self, model: str) -> None:
+        self._head = {
+            "id": _completion_id(),
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+        }
+
+    def delta(self, delta: dict[str, Any], finish_reason: str | None = None) -> str:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return json.dumps({**self._head, "choices": [choice]})
+
+    def usage(self, data: dict[str, Any]) -> str:
+        usage = data.get("usage") or {}
+        info = _usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
+        return json.dumps({**self._head, "choices": [], "usage": info.model_dump()})
+
+
+async def _stream(request: web.Request, body: ChatCompletionRequest, turns: list[ChatTurn]) -> web.StreamResponse:
+    agent_host = request.app[HOST]
+    try:
+        turn = agent_host.request(body.model, turns, None, stream=True)
+    except BadRequest as exc:
+        raise ApiError(400, "invalid_value", exc.message, "messages") from None
+    sse, chunks = SSEWriter(request), _Chunks(body.model)
+    include_usage = body.stream_options is not None and body.stream_options.include_usage
+    keepalive = request.app[SETTINGS].http.keepalive_interval
+    async with request.app[STREAMS].open(
+        agent_host.stream_request(turn), agent_host.settings.timeouts.cancel
+    ) as channel:
+        try:
+            await sse.prepare()
+            await sse.send(chunks.delta({"role": "assistant", "content": ""}))
+            async for item in channel.items(keepalive):
+                await _forward(sse, chunks, item, include_usage)
+            await sse.close()
+        except ConnectionError:  # the client left; leaving the block cancels the turn
+            pass
+    return sse.response
+
+
+async def _forward(sse: SSEWriter, chunks: _Chunks, item: StreamEvent | ErrorInfo | None, include_usage: bool) -> None:
+    """One channel item as frames: content deltas, the finish and usage frames, or an error frame."""
+    if item is None:
+        await sse.comment()
+    elif isinstance(item, ErrorInfo) or item.kind == "error":
+        data = item.model_dump() if isinstance(item, ErrorInfo) else item.data
+        error = openai_error(ApiError.from_event(data))
+        await sse.send(json.dumps({"error": error.model_dump()}))
+    elif item.kind == "chunk" and item.data.get("content"):
+        await sse.send(chunks.delta({"content": item.data["content"]}))
+    elif item.kind == "done":
+        finish = "length" if item.data.get("finish_reason") == "length" else "stop"
+        await sse.send(chunks.delta({}, finish))
+        if include_usage:
+            await sse.send(chunks.usage(item.data))
+        await sse.send("[DONE]")

@@ -1,0 +1,259 @@
+"""Request and response models of both APIs; the OpenAPI document is generated from them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "AgentInfo",
+    "AgentList",
+    "ChatBody",
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "ChatCompletionRequest",
+    "ChatResponse",
+    "CompletionMessage",
+    "ContentPart",
+    "ErrorBody",
+    "ErrorDetail",
+    "Health",
+    "InputMessage",
+    "ModelCard",
+    "ModelList",
+    "OpenAIError",
+    "OpenAIErrorBody",
+    "Readiness",
+    "ServiceInfo",
+    "StreamEventData",
+    "StreamOptions",
+    "UsageInfo",
+]
+
+_IN = ConfigDict(extra="ignore", frozen=True)
+_OUT = ConfigDict(frozen=True)
+CONVERSATION_PATTERN = r"^[A-Za-z0-9_.:\-]{1,128}$"
+NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$"
+
+# -- native API ---------------------------------------------------------------------------------
+
+
+class ChatBody(BaseModel):
+    """``POST /api/chat`` and ``POST /api/chat/stream``."""
+
+    model_config = _IN
+
+    message: str = Field(min_length=1, description="The user's message.")
+    conversation_id: str | None = Field(
+        default=None, pattern=CONVERSATION_PATTERN, description="Continue this conversation; omit to start one."
+    )
+    agent: str | None = Field(default=None, pattern=NAME_PATTERN, description="Agent name; default from settings.")
+
+
+class ChatResponse(BaseModel):
+    """The reply of ``POST /api/chat``."""
+
+    model_config = _OUT
+
+    message: str
+    conversation_id: str
+    status: Literal["success"] = "success"
+
+
+class StreamEventData(BaseModel):
+    """The JSON ``data:`` of one SSE event of ``/api/chat/stream`` (fields depend on ``event:``)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    content: str | None = Field(default=None, description="chunk, message: text")
+    message: str | None = Field(default=None, description="done: the whole reply; error: what went wrong")
+    conversation_id: str | None = None
+    code: str | None = Field(default=None, description="error: a stable error code")
+    usage: dict[str, int] | None = Field(default=None, description="done: token usage")
+
+
+class AgentInfo(BaseModel):
+    model_config = _OUT
+
+    name: str
+    description: str
+
+
+class AgentList(BaseModel):
+    model_config = _OUT
+
+    agents: list[AgentInfo]
+    default: str
+
+
+class ServiceInfo(BaseModel):
+    model_config = _OUT
+
+    name: str
+    version: str
+    agents: list[str]
+    docs: str
+    openapi: str
+
+
+class Health(BaseModel):
+    model_config = _OUT
+
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    model_config = _OUT
+
+    status: Literal["ready", "not_ready"]
+    runtime: bool
+    agents: int
+
+
+class ErrorDetail(BaseModel):
+    model_config = _OUT
+
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every native error: ``{"status": "error", "error": {...}, "request_id": ...}``."""
+
+    model_config = _OUT
+
+    status: Literal["error"] = "error"
+    error: ErrorDetail
+    request_id: str | None = None
+
+
+# -- OpenAI-compatible facade -------------------------------------------------------------------
+
+
+class ContentPart(BaseModel):
+    model_config = _IN
+
+    type: str
+    text: str | None = None
+
+
+class InputMessage(BaseModel):
+    model_config = _IN
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[ContentPart] | None = None
+    name: str | None = None
+    tool_call_id: str | None = None
+
+
+class StreamOptions(BaseModel):
+    model_config = _IN
+
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(BaseModel):
+    """``POST /v1/chat/completions``; sampling fields are accepted and left to the agent's own model settings."""
+
+    model_config = _IN
+
+    model: str = Field(min_length=1, description="An agent name (see GET /v1/models).")
+    messages: list[InputMessage] = Field(min_length=1, description="The whole history: the facade is stateless.")
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    user: str | None = None
+
+
+class UsageInfo(BaseModel):
+    model_config = _OUT
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class CompletionMessage(BaseModel):
+    model_config = _OUT
+
+    role: Literal["assistant"] = "assistant"
+    content: str
+    refusal: str | None = None
+
+
+class CompletionChoice(BaseModel):
+    model_config = _OUT
+
+    index: int = 0
+    message: CompletionMessage
+    finish_reason: Literal["stop", "length"]
+    logprobs: None = None
+
+
+class ChatCompletion(BaseModel):
+    model_config = _OUT
+
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: UsageInfo
+    system_fingerprint: str | None = None
+
+
+class ChunkChoice(BaseModel):
+    model_config = _OUT
+
+    index: int = 0
+    delta: dict[str, Any]
+    finish_reason: Literal["stop", "length"] | None = None
+    logprobs: None = None
+
+
+class ChatCompletionChunk(BaseModel):
+    """One ``data:`` frame of a streamed completion (``choices`` is empty in the usage frame)."""
+
+    model_config = _OUT
+
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    usage: UsageInfo | None = None
+
+
+class ModelCard(BaseModel):
+    model_config = _OUT
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "agenthost"
+    description: str | None = None
+
+
+class ModelList(BaseModel):
+    model_config = _OUT
+
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class OpenAIError(BaseModel):
+    model_config = _OUT
+
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIErrorBody(BaseModel):
+    model_config = _OUT
+
+    error: OpenAIError

@@ -1,0 +1,91 @@
+"""Graceful shutdown: in-flight streams end with a terminal event, the runtime stops, SIGTERM exits 0."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from host import Settings
+from http_bridge.keys import HOST
+from tests.fakes import FakeOpenAI, FakeReply
+
+from .sse_client import frames
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_shutdown_ends_open_streams_with_an_error_event(
+    fake_openai: FakeOpenAI,
+    make_settings: Callable[..., Settings],
+    make_app: Callable[[Settings], web.Application],
+) -> None:
+    app = make_app(make_settings(fake_openai, http={"shutdown_timeout": 1}))
+    server = TestServer(app, handler_cancellation=True, shutdown_timeout=1)
+    await server.start_server()
+    fake_openai.add(FakeReply(content="x" * 400, chunk_size=1, chunk_delay=0.02))
+    async with aiohttp.ClientSession() as session:
+        response = await session.post(server.make_url("/api/chat/stream"), json={"message": "go", "agent": "assistant"})
+        events = []
+        closing: asyncio.Task[None] | None = None
+        async for frame in frames(response):
+            events.append(frame)
+            if frame.event == "chunk" and closing is None:
+                closing = asyncio.create_task(server.close())
+    assert closing is not None
+    await asyncio.wait_for(closing, 5)
+    assert events[-1].event == "error"
+    assert events[-1].json()["code"] == "unavailable"
+    assert not app[HOST].started
+    await asyncio.wait_for(fake_openai.cancelled_event.wait(), 5)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_serve_stops_on_sigterm_with_exit_code_0() -> None:
+    port = _free_port()
+    env = {**os.environ, "AGENTHOST_MODEL__PROVIDER": "none", "AGENTHOST_ENTRY_POINTS": "false"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "host.cli",
+        "serve",
+        "--port",
+        str(port),
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        await asyncio.wait_for(_until_ready(f"http://127.0.0.1:{port}/ready"), 30)
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 15) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def _until_ready(url: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        while True:
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)
