@@ -50,8 +50,8 @@ __all__ = [
     "missing_serializers",
     "prune_pending_requests",
     "serialize_only_when_logged",
-    "untraced",
     "stop_worker",
+    "untraced",
 ]
 
 logger = logging.getLogger(__name__)

@@ -111,7 +111,7 @@ class RuntimeSettings(BaseModel):
     mode: Literal["local", "grpc"] = "local"
     host_address: str = "127.0.0.1:50051"
     replica_id: str | None = Field(default=None, description="Names this bridge's stream type; default: hostname.")
-    max_instances: int = Field(default=10_000, gt=0, description="Live conversation instances per agent type.")
+    max_instances: int = Field(default=1000, gt=0, description="Live conversation instances per process.")
     grpc_max_message_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     tracing: bool = Field(
         default=False, description="Let the engine record OpenTelemetry spans (off: it skips building them)."
