@@ -1,13 +1,15 @@
 """Fixtures for the bridge's integration tests: real sockets, parametrized by runtime.
 
-``runtime`` is ``"local"`` for now; a ``"grpc"`` param starts real host and worker processes
-and builds the bridge with ``Settings(runtime={"mode": "grpc", ...})``: add it to
-``RUNTIMES`` and to :func:`make_app` and every test here runs against both.
+Every test that builds a bridge runs twice: on the embedded runtime (``local``) and on
+AutoGen's gRPC runtime (``grpc``), where a real host process and a real worker process
+(hosting every shipped agent, its model pointed at the same fake backend) run on
+127.0.0.1 and the bridge under test is a gRPC worker of its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
@@ -18,8 +20,10 @@ from openai import AsyncOpenAI
 from host import Settings
 from http_bridge import create_app
 from tests.fakes import FakeOpenAI
+from tests.grpc.conftest import Cluster, base_env
 
-RUNTIMES = ("local",)
+RUNTIMES = ("local", pytest.param("grpc", marks=pytest.mark.grpc))
+ALL_AGENTS = "assistant,echo,password-game,weather,writer-critic"
 
 Client = TestClient[web.Request, web.Application]
 
@@ -34,27 +38,60 @@ def runtime(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def make_app(runtime: str) -> Callable[[Settings], web.Application]:
+async def grpc_cluster(runtime: str, tmp_path: Path) -> AsyncIterator[Cluster | None]:
+    """Host and worker processes for the ``grpc`` runtime (``None`` on the local one)."""
+    if runtime != "grpc":
+        yield None
+        return
+    cluster = Cluster(tmp_path, base_env(tmp_path))
+    try:
+        yield cluster
+    finally:
+        await cluster.close()
+
+
+@pytest.fixture
+def make_app(runtime: str, grpc_cluster: Cluster | None) -> Callable[[Settings], Awaitable[web.Application]]:
     """The bridge app for ``settings`` on the runtime under test."""
 
-    def make(settings: Settings) -> web.Application:
-        if runtime != "local":
-            pytest.skip(f"runtime {runtime!r} is not wired into the bridge tests yet")
-        return create_app(settings)
+    async def make(settings: Settings) -> web.Application:
+        if grpc_cluster is None:
+            return create_app(settings)
+        if not grpc_cluster.procs:  # a test's second bridge shares the first one's host and worker
+            await grpc_cluster.start_host()
+            await grpc_cluster.start_worker(ALL_AGENTS, env=_worker_env(settings))
+        remote = settings.runtime.model_copy(
+            update={"mode": "grpc", "host_address": grpc_cluster.host_address, "exit_on_host_loss": False}
+        )
+        return create_app(settings.model_copy(update={"runtime": remote}))
 
     return make
+
+
+def _worker_env(settings: Settings) -> dict[str, str]:
+    """The worker process's model and timeouts, as the bridge under test has them."""
+    model = settings.model
+    env = {
+        "AGENTHOST_MODEL__PROVIDER": model.provider,
+        "AGENTHOST_MODEL__NAME": model.name,
+        "AGENTHOST_MODEL__MAX_RETRIES": str(model.max_retries),
+        "AGENTHOST_TIMEOUTS__REQUEST": str(settings.timeouts.request),
+    }
+    if model.base_url:
+        env["AGENTHOST_MODEL__BASE_URL"] = model.base_url
+    return env
 
 
 @pytest.fixture
 def make_client(
     aiohttp_client: Callable[..., Awaitable[Client]],
     make_settings: Callable[..., Settings],
-    make_app: Callable[[Settings], web.Application],
+    make_app: Callable[[Settings], Awaitable[web.Application]],
 ) -> MakeClient:
     """A client of a bridge served on 127.0.0.1 (ephemeral port), with the model at ``fake`` if given."""
 
     async def make(fake: FakeOpenAI | None = None, **overrides: Any) -> Client:
-        app = make_app(make_settings(fake, **overrides))
+        app = await make_app(make_settings(fake, **overrides))
         return await aiohttp_client(app, server_kwargs={"handler_cancellation": True})
 
     return make

@@ -130,8 +130,9 @@ async def test_error_after_the_stream_started_is_an_error_frame(sdk: AsyncOpenAI
 
 
 async def test_no_retry_where_the_agent_would_run_twice(fake_openai: FakeOpenAI, make_client: MakeClient) -> None:
-    client = await make_client(fake_openai, timeouts={"request": 0.3, "cancel": 0.5})
-    fake_openai.add(*[FakeReply(content="x" * 40, chunk_size=1, chunk_delay=0.05)] * 3)
+    # long enough for a fresh gRPC worker to reach its first model call, short against the 4 s reply
+    client = await make_client(fake_openai, timeouts={"request": 1.5, "cancel": 0.5})
+    fake_openai.add(*[FakeReply(content="x" * 40, chunk_size=1, chunk_delay=0.1)] * 3)
     async with openai_for(client, max_retries=2) as sdk:
         with pytest.raises(openai.InternalServerError) as caught:
             await sdk.chat.completions.create(model="assistant", messages=[{"role": "user", "content": "hi"}])

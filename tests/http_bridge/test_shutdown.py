@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 async def test_shutdown_ends_open_streams_with_an_error_event(
     fake_openai: FakeOpenAI,
     make_settings: Callable[..., Settings],
-    make_app: Callable[[Settings], web.Application],
+    make_app: Callable[[Settings], Awaitable[web.Application]],
 ) -> None:
-    app = make_app(make_settings(fake_openai, http={"shutdown_timeout": 1}))
+    app = await make_app(make_settings(fake_openai, http={"shutdown_timeout": 1}))
     server = TestServer(app, handler_cancellation=True, shutdown_timeout=1)
     await server.start_server()
     fake_openai.add(FakeReply(content="x" * 400, chunk_size=1, chunk_delay=0.02))
