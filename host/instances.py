@@ -62,13 +62,20 @@ class InstanceTracker:
         """Evict every idle instance; returns how many went."""
         deadline = (time.monotonic() if now is None else now) - self.idle_seconds
         idle = [agent_id for agent_id, used in self._last_used.items() if used <= deadline]
-        return sum(self._evict(agent_id) for agent_id in idle)
+        before = self.evicted
+        for agent_id in idle:
+            self._evict(agent_id)
+        return self.evicted - before
 
     def _evict_oldest(self) -> None:
-        for agent_id in list(self._last_used)[: len(self._last_used) - self.max_instances]:
-            self._evict(agent_id)
+        """Evict from the least recently used end; a busy instance is moved to the other end instead."""
+        for _ in range(len(self._last_used) - self.max_instances):
+            oldest = next(iter(self._last_used))
+            if not self._evict(oldest):
+                self._last_used.move_to_end(oldest)
 
     def _evict(self, agent_id: AgentId) -> bool:
+        """Forget ``agent_id`` unless it is busy; False when it is busy and stays."""
         agent = _engine.get_instance(self._runtime, agent_id)
         if agent is not None and getattr(agent, "busy", False):
             return False
@@ -76,7 +83,7 @@ class InstanceTracker:
         if agent is not None:
             _engine.evict_instance(self._runtime, agent_id)
             self.evicted += 1
-        return agent is not None
+        return True
 
     async def _reap_forever(self) -> None:
         period = max(0.05, min(self.idle_seconds / 4, 30.0))
