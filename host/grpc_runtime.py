@@ -90,6 +90,8 @@ async def open_grpc_worker(
     runtime = GrpcWorkerAgentRuntime(settings.runtime.host_address, extra_grpc_config=channel_options(settings))
     _engine.install_bounded_subscriptions(runtime)
     _engine.install_always_answer(runtime)
+    if not settings.runtime.tracing:
+        _engine.untraced(runtime)
     register_wire_types(runtime)
     check_serializers(runtime)
     await _start_with_backoff(runtime, settings)
