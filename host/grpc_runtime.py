@@ -29,6 +29,7 @@ from autogen_ext.runtimes.grpc import GrpcWorkerAgentRuntime, GrpcWorkerAgentRun
 
 from . import _engine
 from .errors import RuntimeUnavailable
+from .runtime import quiet_engine_logs
 from .serialization import WIRE_TYPES, register_wire_types
 from .settings import Settings
 
@@ -105,13 +106,6 @@ async def open_grpc_worker(
             await watchdog
         await _drain(runtime, settings.timeouts.shutdown)
         await _engine.stop_worker(runtime, settings.timeouts.shutdown)
-
-
-def quiet_engine_logs(settings: Settings) -> None:
-    """The engine logs every message at INFO; keep that for DEBUG."""
-    if settings.log_level != "DEBUG":
-        for name in ("autogen_core", "autogen_core.events"):
-            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def check_serializers(runtime: GrpcWorkerAgentRuntime) -> None:

@@ -12,9 +12,16 @@ from . import _engine
 from .serialization import register_wire_types
 from .settings import Settings
 
-__all__ = ["open_runtime"]
+__all__ = ["open_runtime", "quiet_engine_logs"]
 
 logger = logging.getLogger(__name__)
+
+
+def quiet_engine_logs(settings: Settings) -> None:
+    """The engine logs every message (payload included) at INFO; keep that for DEBUG."""
+    if settings.log_level != "DEBUG":
+        for name in ("autogen_core", "autogen_core.events"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @contextlib.asynccontextmanager
@@ -26,6 +33,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[AgentRuntime]:
         async with open_grpc_worker(settings) as worker:
             yield worker
         return
+    quiet_engine_logs(settings)
     runtime = SingleThreadedAgentRuntime(ignore_unhandled_exceptions=True)
     _engine.install_bounded_subscriptions(runtime)
     _engine.serialize_only_when_logged(runtime)
