@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
-from host import AgentHost, Settings, StreamEvent
+from autogen_core import AgentId, MessageContext, RoutedAgent, rpc
+
+from host import AgentHost, ChatReply, ChatRequest, Settings, StreamEvent
 from tests.fakes import FakeOpenAI, FakeReply, ToolCall
 
 
@@ -100,3 +103,42 @@ async def test_llm_agent_without_backend_names_the_setting(host: AgentHost) -> N
     assert events[-1].data["code"] == "model_not_configured"
     assert "AGENTHOST_MODEL__BASE_URL" in events[-1].data["message"]
     assert (await host.chat("echo", "still works")).content == "still works"
+
+
+async def test_response_cache_answers_repeats_from_disk(
+    fake_openai: FakeOpenAI, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings = make_settings(fake_openai, model={"cache_dir": str(tmp_path / "cache")})
+    for _ in range(2):  # a second host reads the same disk cache
+        async with AgentHost(settings) as host:
+            events = await _run(host, "assistant", "same question")
+            assert events[-1].data["message"] == "You said: same question"
+    assert len(fake_openai.requests) == 1
+
+
+async def test_history_window_keeps_the_last_messages(
+    fake_openai: FakeOpenAI, make_settings: Callable[..., Settings]
+) -> None:
+    history = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"m{i}"} for i in range(9)]
+    async with AgentHost(make_settings(fake_openai, model={"history_window": 3})) as host:
+        await host.chat("assistant", history)
+    sent = [m["content"] for m in fake_openai.requests[-1]["messages"] if m["role"] != "system"]
+    assert sent == ["m6", "m7", "m8"]
+
+
+class Shout(RoutedAgent):
+    """An agent type of the embedding program's own, next to the hosted ones."""
+
+    def __init__(self) -> None:
+        super().__init__("shouts")
+
+    @rpc
+    async def on_request(self, message: ChatRequest, ctx: MessageContext) -> ChatReply:
+        return ChatReply(request_id=message.request_id, content=message.messages[-1].content.upper())
+
+
+async def test_own_agent_types_on_the_runtime(host: AgentHost) -> None:
+    await Shout.register(host.runtime, "shout", Shout)
+    request = host.request("echo", "hey", stream=False)
+    reply = await host.runtime.send_message(request, AgentId("shout", "default"))
+    assert reply.content == "HEY"
