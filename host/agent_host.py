@@ -235,7 +235,9 @@ class AgentHost:
         self.deadlines.arm(key, self.settings.timeouts.request, expired)
         self._inflight.add(task)
         try:
-            reply = await runtime.send_message(request, self._agent_id(request), cancellation_token=token)
+            reply = await runtime.send_message(
+                request, self._agent_id(request), cancellation_token=token, message_id=request.request_id
+            )
         except asyncio.CancelledError:
             await self._cancel(request, token)
             if expired.fired and task.uncancel() == 0:
