@@ -34,6 +34,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[AgentRuntime]:
             yield worker
         return
     quiet_engine_logs(settings)
+    _engine.dispatch_in_batches()
     runtime = SingleThreadedAgentRuntime(ignore_unhandled_exceptions=True)
     _engine.install_bounded_subscriptions(runtime)
     _engine.serialize_only_when_logged(runtime)

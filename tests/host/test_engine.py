@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import autogen_core
+import pytest
 from autogen_core import AgentId, SingleThreadedAgentRuntime, TopicId, TypeSubscription
 from autogen_ext.runtimes.grpc import GrpcWorkerAgentRuntime
 from autogen_ext.runtimes.grpc._worker_runtime_host_servicer import GrpcWorkerAgentRuntimeHostServicer
@@ -49,3 +53,28 @@ async def test_eviction_forgets_an_instance(host: AgentHost) -> None:
     assert _engine.get_instance(host.runtime, agent_id) is None
     await host.chat("echo", "hi", conversation_id="c-1")  # a new instance is made on demand
     assert _engine.get_instance(host.runtime, agent_id) is not instance
+
+
+def test_the_dispatch_yield_we_remove_is_the_only_one() -> None:
+    import inspect
+
+    import autogen_core._single_threaded_agent_runtime as engine
+
+    source = inspect.getsource(engine)
+    assert source.count("asyncio.sleep(0)") == 1
+    assert "asyncio.sleep(0)" in inspect.getsource(SingleThreadedAgentRuntime._process_next)
+    _engine.dispatch_in_batches()
+    _engine.dispatch_in_batches()  # idempotent
+    swapped = vars(engine)["asyncio"]
+    assert isinstance(swapped, _engine._AsyncioDispatchingInBatches)
+    assert swapped.Queue is asyncio.Queue
+
+
+async def test_event_log_records_still_come_when_the_logger_is_on(
+    host: AgentHost, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger=autogen_core.EVENT_LOGGER_NAME):
+        await host.chat("echo", "logged")
+    records = [r.getMessage() for r in caplog.records if r.name == autogen_core.EVENT_LOGGER_NAME]
+    assert len(records) == 4  # send, deliver, respond, deliver: each with its serialized payload
+    assert all('\\"content\\":\\"logged\\"' in record for record in records)
