@@ -18,6 +18,7 @@ from host.grpc_runtime import EXIT_HOST_LOST
 from tests.fakes import FakeOpenAI, FakeReply
 from tests.grpc.conftest import Cluster, Proc, free_port
 from tests.grpc.test_roles import _model_env
+from tests.http_bridge.sse_client import frames
 
 pytestmark = [pytest.mark.grpc, pytest.mark.redis, pytest.mark.slow]
 
@@ -61,14 +62,7 @@ async def deployment(cluster: Cluster, fake_openai: FakeOpenAI, redis_url: str) 
 
 
 async def _sse(response: aiohttp.ClientResponse) -> list[tuple[str, dict[str, Any]]]:
-    events, name = [], ""
-    async for raw in response.content:
-        line = raw.decode().rstrip("\r\n")
-        if line.startswith("event:"):
-            name = line.partition(":")[2].strip()
-        elif line.startswith("data:"):
-            events.append((name, json.loads(line.partition(":")[2])))
-    return events
+    return [(frame.event or "", frame.json()) async for frame in frames(response) if frame.comment is None]
 
 
 async def test_both_replicas_serve_health_chat_and_streams(deployment: Deployment, http: aiohttp.ClientSession) -> None:
@@ -128,16 +122,13 @@ async def test_worker_killed_mid_http_stream(
     events: list[tuple[str, dict[str, Any]]] = []
     body = {"agent": "assistant", "message": "long answer"}
     async with http.post(f"{bridge.url}/api/chat/stream", json=body) as response:
-        name = ""
-        async for raw in response.content:
-            line = raw.decode().rstrip("\r\n")
-            if line.startswith("event:"):
-                name = line.partition(":")[2].strip()
-            elif line.startswith("data:"):
-                events.append((name, json.loads(line.partition(":")[2])))
-                if name == "chunk" and len(events) == 2:
-                    killed_at = time.monotonic()
-                    await deployment.workers["assistant"].kill()
+        async for frame in frames(response):
+            if frame.comment is not None:
+                continue
+            events.append((frame.event or "", frame.json()))
+            if frame.event == "chunk" and len(events) == 2:
+                killed_at = time.monotonic()
+                await deployment.workers["assistant"].kill()
     assert events[-1][0] == "error"
     assert time.monotonic() - killed_at < 5
 
