@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from autogen_core import CancellationToken
 from autogen_core.models import CreateResult, LLMMessage
 from autogen_core.tools import Tool, ToolSchema
 from autogen_ext.models.openai import OpenAIChatCompletionClient
+from openai import AsyncStream, omit
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionToolParam
 from pydantic import BaseModel
 
 __all__ = ["UsageStreamingOpenAIClient"]
 
 
 class UsageStreamingOpenAIClient(OpenAIChatCompletionClient):
-    """Streams with ``stream_options.include_usage`` so ``done`` events carry real usage.
+    """AutoGen's OpenAI client, with two fixes for streamed completions.
 
-    AgentChat calls ``create_stream`` without ``include_usage``; setting
-    ``stream_options`` on the client instead would also send it on non-streamed
-    calls, which OpenAI rejects.
+    * It asks for ``stream_options.include_usage`` so ``done`` events carry real usage.
+      AgentChat calls ``create_stream`` without ``include_usage``; setting
+      ``stream_options`` on the client instead would also send it on non-streamed
+      calls, which OpenAI rejects.
+    * A stream that ends early (the consumer cancelled, the token fired, the
+      consumer stopped reading) closes its HTTP response at once. Upstream leaves
+      it open until garbage collection, so the backend keeps generating for a
+      client that left and the socket stays in use (``_create_stream_chunks``
+      below replaces the engine's; ``tests/host/test_engine.py`` pins the original
+      by a hash of its source).
     """
 
     def create_stream(
@@ -46,3 +56,31 @@ class UsageStreamingOpenAIClient(OpenAIChatCompletionClient):
             max_consecutive_empty_chunk_tolerance=max_consecutive_empty_chunk_tolerance,
             include_usage=include_usage,
         )
+
+    async def _create_stream_chunks(
+        self,
+        tool_params: list[ChatCompletionToolParam],
+        oai_messages: list[ChatCompletionMessageParam],
+        create_args: dict[str, Any],
+        cancellation_token: CancellationToken | None,
+    ) -> AsyncGenerator[ChatCompletionChunk, None]:
+        stream_future = asyncio.ensure_future(
+            self._client.chat.completions.create(
+                messages=oai_messages, stream=True, tools=tool_params or omit, **create_args
+            )
+        )
+        if cancellation_token is not None:
+            cancellation_token.link_future(stream_future)
+        stream = cast("AsyncStream[ChatCompletionChunk]", await stream_future)
+        try:
+            while True:
+                chunk_future = asyncio.ensure_future(anext(stream))
+                if cancellation_token is not None:
+                    cancellation_token.link_future(chunk_future)
+                try:
+                    chunk = await chunk_future
+                except StopAsyncIteration:
+                    return
+                yield chunk
+        finally:
+            await stream.close()  # the backend sees the disconnect and stops generating

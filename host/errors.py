@@ -6,9 +6,13 @@ Hierarchy::
     ├── AgentNotFound             no agent of that name is registered        (not_found)
     ├── BadRequest                the request itself is invalid              (bad_request)
     ├── ModelNotConfigured        an LLM agent ran with no model backend     (model_not_configured)
+    ├── ModelFailed               the model backend failed (a crashed local model process, ...) (model_error)
     ├── TurnFailed                the agent answered with an error           (its code)
     ├── TurnTimeout               no answer within the configured timeout    (timeout)
     └── RuntimeUnavailable        the runtime, gRPC host or worker is gone   (unavailable)
+
+Apart from those, :class:`ConfigError` (a ``ValueError``) says that the settings are
+wrong, in one line naming the setting and the fix; it stops a host from starting.
 
 Errors cross the runtime as data (:class:`host.messages.ErrorInfo`); these
 exceptions are what the embedding API raises from that data, and what the HTTP
@@ -22,12 +26,18 @@ from .messages import ErrorCode, ErrorInfo
 __all__ = [
     "AgentNotFound",
     "BadRequest",
+    "ConfigError",
     "HostError",
+    "ModelFailed",
     "ModelNotConfigured",
     "RuntimeUnavailable",
     "TurnFailed",
     "TurnTimeout",
 ]
+
+
+class ConfigError(ValueError):
+    """The settings are wrong: the message names the setting and the fix."""
 
 
 class HostError(Exception):
@@ -62,6 +72,10 @@ class ModelNotConfigured(HostError):
     code: ErrorCode = "model_not_configured"
 
 
+class ModelFailed(HostError):
+    code: ErrorCode = "model_error"
+
+
 class TurnFailed(HostError):
     code: ErrorCode = "agent_error"
 
@@ -78,6 +92,7 @@ _BY_CODE: dict[str, type[HostError]] = {
     "not_found": AgentNotFound,
     "bad_request": BadRequest,
     "model_not_configured": ModelNotConfigured,
+    "model_error": ModelFailed,
     "timeout": TurnTimeout,
     "unavailable": RuntimeUnavailable,
 }

@@ -78,3 +78,17 @@ async def test_event_log_records_still_come_when_the_logger_is_on(
     records = [r.getMessage() for r in caplog.records if r.name == autogen_core.EVENT_LOGGER_NAME]
     assert len(records) == 4  # send, deliver, respond, deliver: each with its serialized payload
     assert all('\\"content\\":\\"logged\\"' in record for record in records)
+
+
+def test_the_openai_stream_method_we_replace_is_the_pinned_one() -> None:
+    """``host._openai_client`` replaces ``_create_stream_chunks`` to close the response when a stream ends early."""
+    import hashlib
+    import inspect
+
+    from autogen_ext.models.openai._openai_client import BaseOpenAIChatCompletionClient
+
+    from host._openai_client import UsageStreamingOpenAIClient
+
+    upstream = inspect.getsource(BaseOpenAIChatCompletionClient._create_stream_chunks)
+    assert hashlib.sha256(upstream.encode()).hexdigest()[:16] == "3c5bc590390ed89c", "re-check the replacement"
+    assert "_create_stream_chunks" in vars(UsageStreamingOpenAIClient)
