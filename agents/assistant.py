@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from autogen_agentchat.agents import AssistantAgent
+from autogen_core.model_context import ChatCompletionContext
 
-from host.plugins import get_default_model, model_context
+from host.plugins import get_default_model
 from host.registry import AgentRegistry
 
 SYSTEM = "You are a helpful assistant. Answer clearly and concisely."
 
 
-def create_agent(user_message: str, context: list[dict[str, Any]]) -> AssistantAgent:
+def create_agent(user_message: str, context: ChatCompletionContext) -> AssistantAgent:
     return AssistantAgent(
         "assistant",
         model_client=get_default_model(),
         model_client_stream=True,
-        model_context=model_context(context),
+        model_context=context,
         system_message=SYSTEM,
     )
 

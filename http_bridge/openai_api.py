@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from host.errors import BadRequest, TurnTimeout
-from host.messages import ChatTurn, ErrorInfo, StreamEvent
+from host.messages import ChatTurn, ErrorInfo, GenerationOptions, StreamEvent
 
 from .body import read_body
 from .errors import ApiError, openai_error
@@ -113,7 +113,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     timeouts = agent_host.settings.timeouts
     try:
         async with asyncio.timeout(timeouts.request + timeouts.cancel):
-            reply = await agent_host.chat(body.model, turns)
+            reply = await agent_host.chat(body.model, turns, options=_options(body))
     except TimeoutError:
         raise TurnTimeout(f"no answer within {timeouts.request:g} s (AGENTHOST_TIMEOUTS__REQUEST)") from None
     usage = _usage(reply.usage.prompt_tokens, reply.usage.completion_tokens)
@@ -122,6 +122,13 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     return _json(
         ChatCompletion(id=_completion_id(), created=int(time.time()), model=body.model, choices=[choice], usage=usage)
     )
+
+
+def _options(body: ChatCompletionRequest) -> GenerationOptions | None:
+    max_tokens = body.max_completion_tokens or body.max_tokens
+    if max_tokens is None and body.temperature is None:
+        return None
+    return GenerationOptions(max_tokens=max_tokens, temperature=body.temperature)
 
 
 def _completion_id() -> str:
@@ -156,7 +163,7 @@ class _Chunks:
 async def _stream(request: web.Request, body: ChatCompletionRequest, turns: list[ChatTurn]) -> web.StreamResponse:
     agent_host = request.app[HOST]
     try:
-        turn = agent_host.request(body.model, turns, None, stream=True)
+        turn = agent_host.request(body.model, turns, None, stream=True, options=_options(body))
     except BadRequest as exc:
         raise ApiError(400, "invalid_value", exc.message, "messages") from None
     sse, chunks = SSEWriter(request), _Chunks(body.model)

@@ -155,7 +155,12 @@ class StreamOptions(BaseModel):
 
 
 class ChatCompletionRequest(BaseModel):
-    """``POST /v1/chat/completions``; sampling fields are accepted and left to the agent's own model settings."""
+    """``POST /v1/chat/completions``.
+
+    ``max_tokens`` (or ``max_completion_tokens``) and ``temperature`` apply to every model call the agent
+    makes in this turn; the ``echo`` agent caps its words at ``max_tokens``. Other sampling fields are
+    accepted and ignored.
+    """
 
     model_config = _IN
 
@@ -163,8 +168,9 @@ class ChatCompletionRequest(BaseModel):
     messages: list[InputMessage] = Field(min_length=1, description="The whole history: the facade is stateless.")
     stream: bool = False
     stream_options: StreamOptions | None = None
-    temperature: float | None = None
-    max_tokens: int | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2, description="Sampling temperature, every model call.")
+    max_tokens: int | None = Field(default=None, gt=0, description="Cap on each model call's completion tokens.")
+    max_completion_tokens: int | None = Field(default=None, gt=0, description="The same as max_tokens.")
     user: str | None = None
 
 

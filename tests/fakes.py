@@ -39,6 +39,7 @@ class FakeReply:
     prompt_tokens: int = 11
     completion_tokens: int = 7
     status: int = 200
+    finish_reason: str | None = None  # default: "tool_calls" with tool calls, else "stop"
 
 
 @dataclass
@@ -161,6 +162,8 @@ def _tool_calls(reply: FakeReply) -> list[dict[str, Any]]:
 
 
 def _finish(reply: FakeReply) -> str:
+    if reply.finish_reason is not None:
+        return reply.finish_reason
     return "tool_calls" if reply.tool_calls else "stop"
 
 

@@ -5,9 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from autogen_core import AgentId, MessageContext, RoutedAgent, rpc
+from autogen_agentchat.agents import AssistantAgent
+from autogen_core import AgentId, CancellationToken, MessageContext, RoutedAgent, rpc
+from autogen_core.model_context import ChatCompletionContext
 
-from host import AgentHost, ChatReply, ChatRequest, Settings, StreamEvent
+from host import (
+    AgentHost,
+    AgentRegistry,
+    ChatReply,
+    ChatRequest,
+    EventEmitter,
+    HostedAgent,
+    Settings,
+    StreamEvent,
+    get_default_model,
+)
+from host.messages import GenerationOptions
 from tests.fakes import FakeOpenAI, FakeReply, ToolCall
 
 
@@ -142,3 +155,85 @@ async def test_own_agent_types_on_the_runtime(host: AgentHost) -> None:
     request = host.request("echo", "hey", stream=False)
     reply = await host.runtime.send_message(request, AgentId("shout", "default"))
     assert reply.content == "HEY"
+
+
+async def test_team_reply_names_each_member_and_reads_as_streamed(
+    fake_openai: FakeOpenAI, make_settings: Callable[..., Settings]
+) -> None:
+    fake_openai.add(FakeReply(content="Roses are red."), FakeReply(content="APPROVE"))
+    async with AgentHost(make_settings(fake_openai)) as host:
+        events = await _run(host, "writer-critic", "A poem")
+        reply = await _whole_reply(host, fake_openai)
+    chunks = [e.data for e in events if e.kind == "chunk"]
+    assert {chunk["source"] for chunk in chunks} == {"writer", "critic"}
+    text = "".join(chunk["content"] for chunk in chunks)
+    assert text == "**writer:** Roses are red.\n\n**critic:** APPROVE"
+    assert events[-1].data["message"] == text
+    assert reply == text
+
+
+async def _whole_reply(host: AgentHost, fake_openai: FakeOpenAI) -> str:
+    fake_openai.add(FakeReply(content="Roses are red."), FakeReply(content="APPROVE"))
+    return (await host.chat("writer-critic", "A poem")).content
+
+
+async def test_a_reply_cut_at_the_token_cap_says_length(
+    fake_openai: FakeOpenAI, make_settings: Callable[..., Settings]
+) -> None:
+    fake_openai.add(FakeReply(content="Once upon", finish_reason="length"), FakeReply(content="fine"))
+    async with AgentHost(make_settings(fake_openai)) as host:
+        events = await _run(host, "assistant", "A long story")
+        assert events[-1].data["finish_reason"] == "length"
+        assert (await host.chat("assistant", "A short one")).finish_reason == "stop"
+
+
+async def test_request_options_reach_every_model_call_of_the_turn(
+    fake_openai: FakeOpenAI, make_settings: Callable[..., Settings]
+) -> None:
+    fake_openai.add(FakeReply(tool_calls=(ToolCall("get_weather", {"city": "Oslo"}),)), FakeReply(content="Cold."))
+    options = GenerationOptions(max_tokens=5, temperature=0.25)
+    async with AgentHost(make_settings(fake_openai)) as host:
+        await host.chat("weather", "Oslo?", options=options)
+        await host.chat("weather", "again, no options")
+    assert [(r.get("max_tokens"), r.get("temperature")) for r in fake_openai.requests[:2]] == [(5, 0.25)] * 2
+    assert "max_tokens" not in fake_openai.requests[-1]
+
+
+async def test_echo_caps_its_words_at_max_tokens(host: AgentHost) -> None:
+    reply = await host.chat("echo", "one two three four", options=GenerationOptions(max_tokens=2))
+    assert (reply.content, reply.finish_reason) == ("one two ", "length")
+    events = [e async for e in host.stream("echo", "one two", options=GenerationOptions(max_tokens=2))]
+    assert events[-1].data["finish_reason"] == "stop"
+
+
+async def test_an_agent_that_does_not_stream_still_sends_its_text_as_chunks(
+    fake_openai: FakeOpenAI, make_settings: Callable[..., Settings]
+) -> None:
+    registry = AgentRegistry()
+
+    def create_agent(user_message: str, context: ChatCompletionContext) -> AssistantAgent:
+        return AssistantAgent("quiet", model_client=get_default_model(), model_context=context)
+
+    registry.add_agent("quiet", create_agent)
+    async with AgentHost(make_settings(fake_openai), registry=registry) as host:
+        events = await _run(host, "quiet", "hi")
+    assert [(e.data["content"], e.data["source"]) for e in events if e.kind == "chunk"] == [("You said: hi", "quiet")]
+    assert events[-1].data["message"] == "You said: hi"
+
+
+class Upper(HostedAgent):
+    """A hosted agent of the embedding program's own."""
+
+    async def respond(self, request: ChatRequest, emit: EventEmitter, token: CancellationToken) -> ChatReply:
+        text = request.messages[-1].content.upper()
+        await emit.message(text, self.id.type)
+        return ChatReply(request_id=request.request_id, conversation_id=request.conversation_id, content=text)
+
+
+async def test_an_embedding_program_hosts_its_own_agent_on_a_running_host(host: AgentHost) -> None:
+    await host.add(AgentRegistry().add_hosted("upper", Upper, "Shouts back."))
+    assert (await host.chat("upper", "hey")).content == "HEY"
+    assert (await host.chat("upper", "again", conversation_id="c1")).content == "AGAIN"
+    assert "upper" in [spec.name for spec in host.agents()]
+    events = await _run(host, "upper", "streamed")
+    assert [e.kind for e in events] == ["status", "message", "done"]

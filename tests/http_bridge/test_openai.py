@@ -139,3 +139,53 @@ async def test_no_retry_where_the_agent_would_run_twice(fake_openai: FakeOpenAI,
     assert caught.value.status_code == 504
     assert caught.value.response.headers["x-should-retry"] == "false"
     assert len(fake_openai.requests) == 1
+
+
+async def test_a_reply_cut_at_the_cap_says_length_on_both_apis(
+    fake_openai: FakeOpenAI, make_client: MakeClient
+) -> None:
+    client = await make_client(fake_openai)
+    fake_openai.add(*[FakeReply(content="Once upon a", finish_reason="length") for _ in range(3)])
+    async with openai_for(client) as sdk:
+        whole = await sdk.chat.completions.create(model="assistant", messages=[{"role": "user", "content": "go"}])
+        stream = await sdk.chat.completions.create(
+            model="assistant", messages=[{"role": "user", "content": "go"}], stream=True
+        )
+        finishes = [chunk.choices[0].finish_reason async for chunk in stream if chunk.choices]
+    assert whole.choices[0].finish_reason == "length"
+    assert finishes[-1] == "length"
+    native = await client.post("/api/chat/stream", json={"message": "go", "agent": "assistant"})
+    done = [e for e in await events(native) if e.event == "done"]
+    assert done[0].json()["finish_reason"] == "length"
+
+
+async def test_max_tokens_and_temperature_are_honoured(fake_openai: FakeOpenAI, make_client: MakeClient) -> None:
+    async with openai_for(await make_client(fake_openai)) as sdk:
+        await sdk.chat.completions.create(
+            model="assistant", messages=[{"role": "user", "content": "q"}], max_tokens=5, temperature=0.5
+        )
+        assert (fake_openai.requests[-1]["max_tokens"], fake_openai.requests[-1]["temperature"]) == (5, 0.5)
+        await sdk.chat.completions.create(
+            model="assistant", messages=[{"role": "user", "content": "q"}], max_completion_tokens=7
+        )
+        assert fake_openai.requests[-1]["max_tokens"] == 7
+        echo = await sdk.chat.completions.create(
+            model="echo", messages=[{"role": "user", "content": "a b c d e f g"}], max_tokens=3
+        )
+        assert (echo.choices[0].message.content, echo.choices[0].finish_reason) == ("a b c ", "length")
+        with pytest.raises(openai.BadRequestError) as bad:
+            await sdk.chat.completions.create(model="echo", messages=[{"role": "user", "content": "x"}], temperature=3)
+        assert bad.value.param == "temperature"
+
+
+async def test_a_team_reads_the_same_streamed_and_whole(fake_openai: FakeOpenAI, make_client: MakeClient) -> None:
+    replies = (FakeReply(content="Roses are red."), FakeReply(content="APPROVE"))
+    async with openai_for(await make_client(fake_openai)) as sdk:
+        fake_openai.add(*replies)
+        whole = await sdk.chat.completions.create(model="writer-critic", messages=[{"role": "user", "content": "poem"}])
+        fake_openai.add(*replies)
+        stream = await sdk.chat.completions.create(
+            model="writer-critic", messages=[{"role": "user", "content": "poem"}], stream=True
+        )
+        streamed = "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
+    assert streamed == whole.choices[0].message.content == "**writer:** Roses are red.\n\n**critic:** APPROVE"
