@@ -1,4 +1,8 @@
-"""The ``agenthost`` command: list agents, chat from the terminal, run the server and the gRPC roles."""
+"""The ``agenthost`` command: list agents, chat from the terminal, run the server and the gRPC roles.
+
+Exit codes: 0 success; 1 the agent's turn failed; 2 a usage or configuration
+error (one line on stderr naming the setting); 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -10,27 +14,49 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+
 from .agent_host import AgentHost
-from .errors import HostError
-from .settings import Settings
+from .errors import ConfigError, HostError
+from .messages import StreamEvent
+from .settings import Settings, describe_settings_error
 
 __all__ = ["main"]
+
+EXIT_TURN_FAILED = 1
+EXIT_USAGE = 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``agenthost`` console script."""
     args = _parser().parse_args(argv)
-    settings = Settings(**_overrides(args))
+    try:
+        settings = Settings(**_overrides(args))
+    except (ValidationError, SettingsError) as exc:
+        for line in describe_settings_error(exc):
+            print(f"agenthost: configuration error: {line}", file=sys.stderr)
+        return EXIT_USAGE
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         result: int = args.run(settings, args)
+    except ConfigError as exc:
+        print(f"agenthost: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     return result
 
 
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agenthost", description="Host AutoGen agents over HTTP, SSE and gRPC.")
+    parser.add_argument("--version", action="version", version=f"agenthost {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     agents = commands.add_parser("agents", help="list the registered agents")
@@ -79,33 +105,57 @@ def _agents(settings: Settings, args: argparse.Namespace) -> int:
         async with AgentHost(settings) as host:
             for spec in host.agents():
                 print(f"{spec.name:<16} {spec.description}")
+            for failure in host.plugin_failures:
+                print(f"plugin {failure.source} failed to load: {failure.error}", file=sys.stderr)
 
     asyncio.run(run())
     return 0
 
 
+class _Terminal:
+    """Prints a turn's events: the reply's text on stdout, tool activity and errors on stderr."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.printed = False  # text of the message in progress is on the screen
+        self.failed = False
+
+    def show(self, event: StreamEvent) -> None:
+        if event.kind == "error":
+            self.failed = True
+        if self.as_json:
+            print(json.dumps({"event": event.kind, "seq": event.seq, "data": event.data}), flush=True)
+        elif event.kind == "chunk":
+            self._text(str(event.data.get("content", "")))
+        elif event.kind == "message":
+            if not self.printed:  # an agent that sends whole messages only
+                self._text(str(event.data.get("content", "")))
+            self.printed = False
+        elif event.kind in ("tool_call", "tool_result"):
+            print(f"\n[{event.kind}] {json.dumps(event.data)}", file=sys.stderr, flush=True)
+        elif event.kind == "error":
+            print(f"\nerror ({event.data.get('code')}): {event.data.get('message')}", file=sys.stderr)
+
+    def _text(self, text: str) -> None:
+        print(text, end="", flush=True)
+        self.printed = self.printed or bool(text)
+
+
 def _chat(settings: Settings, args: argparse.Namespace) -> int:
     async def run() -> int:
+        terminal = _Terminal(args.json)
         async with AgentHost(settings) as host:
             async for event in host.stream(args.agent, args.text, conversation_id=args.conversation):
-                if args.json:
-                    print(json.dumps({"event": event.kind, "seq": event.seq, "data": event.data}), flush=True)
-                elif event.kind == "chunk":
-                    print(event.data.get("content", ""), end="", flush=True)
-                elif event.kind in ("tool_call", "tool_result"):
-                    print(f"\n[{event.kind}] {json.dumps(event.data)}", file=sys.stderr, flush=True)
-                elif event.kind == "error":
-                    print(f"\nerror ({event.data.get('code')}): {event.data.get('message')}", file=sys.stderr)
-                    return 1
-            if not args.json:
-                print()
-        return 0
+                terminal.show(event)
+        if not args.json and not terminal.failed:
+            print()
+        return EXIT_TURN_FAILED if terminal.failed else 0
 
     try:
         return asyncio.run(run())
     except HostError as exc:
         print(f"error ({exc.code}): {exc.message}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:

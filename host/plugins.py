@@ -5,12 +5,16 @@ the folders named by ``Settings.plugin_dirs``, and from the entry-point group
 ``agenthost.agents``. A plugin either defines ``setup(registry)`` or, as with
 the OpenAI-compatible agent server this grows from, calls at import time::
 
-    from host import add_agent, get_default_model
+    from registry import add_agent, get_default_model   # or: from host import ...
 
     def create_agent(user_message, context):
-        return AssistantAgent("helper", model_client=get_default_model())
+        return AssistantAgent("helper", model_client=get_default_model(), model_context=context)
 
     add_agent("helper", create_agent)
+
+A plugin file that fails to load is logged in one line and skipped (listed in
+:attr:`PluginReport.failures`); the other agents are served. A plugin folder
+that does not exist is a :class:`~host.errors.ConfigError`.
 """
 
 from __future__ import annotations
@@ -21,18 +25,21 @@ import importlib.util
 import logging
 import pkgutil
 import sys
-from collections.abc import Iterator
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from autogen_core.model_context import ChatCompletionContext
+from autogen_core.model_context import ChatCompletionContext, UnboundedChatCompletionContext
 from autogen_core.models import ChatCompletionClient
 
-from .errors import ModelNotConfigured
+from .errors import ConfigError, ModelNotConfigured
 from .messages import ChatTurn
+from .seed_compat import seed_imports
 
 if TYPE_CHECKING:
     from .adapter import CreateAgent
@@ -40,7 +47,16 @@ if TYPE_CHECKING:
     from .registry import AgentRegistry
     from .settings import Settings
 
-__all__ = ["ENTRY_POINT_GROUP", "add_agent", "get_default_model", "load_plugins", "model_context", "using_models"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PluginFailure",
+    "PluginReport",
+    "add_agent",
+    "get_default_model",
+    "load_plugins",
+    "model_context",
+    "using_models",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +68,19 @@ _fallback_models: list[ModelProvider] = []  # the hosts running in this process,
 _pending: list[tuple[str, CreateAgent, str | None]] = []  # add_agent calls made outside any load
 
 
+@dataclass(frozen=True)
+class PluginFailure:
+    """A plugin that did not load: where it is and why, in one line."""
+
+    source: str
+    error: str
+
+
+@dataclass
+class PluginReport:
+    failures: list[PluginFailure] = field(default_factory=list)
+
+
 def add_agent(name: str, create_agent: CreateAgent, description: str | None = None) -> None:
     """Register an AgentChat agent or team factory ``create_agent(user_message, context)``."""
     registry = _loading.get()
@@ -61,24 +90,33 @@ def add_agent(name: str, create_agent: CreateAgent, description: str | None = No
         registry.add_agent(name, create_agent, description)
 
 
+def _provider() -> ModelProvider | None:
+    return _models.get() or (_fallback_models[-1] if _fallback_models else None)
+
+
 def get_default_model() -> ChatCompletionClient:
     """The host's configured model client: one shared client, closed when the host stops."""
-    provider = _models.get() or (_fallback_models[-1] if _fallback_models else None)
+    provider = _provider()
     if provider is None:
         raise ModelNotConfigured("get_default_model() was called outside a running AgentHost")
     return provider.get()
 
 
-def model_context(context: list[dict[str, Any]]) -> ChatCompletionContext:
-    """A model context holding ``context`` (as given to ``create_agent``), windowed per settings."""
-    provider = _models.get() or (_fallback_models[-1] if _fallback_models else None)
+def model_context(context: ChatCompletionContext | Sequence[Mapping[str, Any]]) -> ChatCompletionContext:
+    """The model context for ``context`` as given to ``create_agent``.
+
+    ``create_agent`` already receives a ``ChatCompletionContext`` (returned as it is);
+    a list of ``{"role", "content"}`` dicts (the form earlier agenthost versions
+    passed) is turned into one, windowed per ``AGENTHOST_MODEL__HISTORY_WINDOW``.
+    """
+    if isinstance(context, ChatCompletionContext):
+        return context
     turns = [ChatTurn.model_validate(item) for item in context]
+    provider = _provider()
     if provider is None:
-        from autogen_core.model_context import UnboundedChatCompletionContext
+        from .models import llm_message
 
-        from .models import _llm_message
-
-        return UnboundedChatCompletionContext(initial_messages=[_llm_message(turn) for turn in turns])
+        return UnboundedChatCompletionContext(initial_messages=[llm_message(turn) for turn in turns])
     return provider.context(turns)
 
 
@@ -102,17 +140,38 @@ def serving_models(provider: ModelProvider) -> Iterator[None]:
         _fallback_models.remove(provider)
 
 
-def load_plugins(registry: AgentRegistry, settings: Settings, models: ModelProvider) -> None:
-    """Fill ``registry`` from every plugin source the settings enable."""
+def load_plugins(registry: AgentRegistry, settings: Settings, models: ModelProvider) -> PluginReport:
+    """Fill ``registry`` from every plugin source the settings enable.
+
+    Raises:
+        ConfigError: a plugin folder does not exist.
+    """
+    report = PluginReport()
+    folders = [_folder(path) for path in settings.plugin_dirs]
     with using_models(models):
         if settings.builtin_agents:
             _load_package("agents", registry)
-        for folder in settings.plugin_dirs:
-            _load_folder(Path(folder), registry)
+        for folder in folders:
+            with seed_imports(registry, settings, models, add_agent, get_default_model):
+                _load_folder(folder, registry, report)
         if settings.entry_points:
-            _load_entry_points(registry)
+            _load_entry_points(registry, report)
         for name, create_agent, description in _pending:
             registry.add_agent(name, create_agent, description)
+    for failure in report.failures:
+        logger.error("plugin %s failed to load and is skipped: %s", failure.source, failure.error)
+    return report
+
+
+def _folder(path: Path) -> Path:
+    folder = path.expanduser().absolute()
+    if not folder.is_dir():
+        shown = str(path) if str(path) == str(folder) else f"{path} (that is {folder})"
+        raise ConfigError(
+            f"AGENTHOST_PLUGIN_DIRS: the plugin folder {shown} does not exist; create it or fix the setting "
+            "(relative folders are taken from the directory agenthost starts in)"
+        )
+    return folder
 
 
 def _load_package(package_name: str, registry: AgentRegistry) -> None:
@@ -122,12 +181,14 @@ def _load_package(package_name: str, registry: AgentRegistry) -> None:
             _setup(importlib.import_module(f"{package_name}.{info.name}"), registry)
 
 
-def _load_folder(folder: Path, registry: AgentRegistry) -> None:
-    if not folder.is_dir():
-        raise FileNotFoundError(f"plugin folder {folder} does not exist (AGENTHOST_PLUGIN_DIRS)")
+def _load_folder(folder: Path, registry: AgentRegistry, report: PluginReport) -> None:
     for path in sorted(folder.glob("*.py")):
-        if not path.name.startswith("_"):
+        if path.name.startswith("_"):
+            continue
+        try:
             _setup(_exec_file(path, registry), registry)
+        except Exception as exc:
+            report.failures.append(PluginFailure(str(path), _one_line(exc, path)))
 
 
 def _exec_file(path: Path, registry: AgentRegistry) -> ModuleType:
@@ -141,25 +202,43 @@ def _exec_file(path: Path, registry: AgentRegistry) -> ModuleType:
     token = _loading.set(registry)
     try:
         spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
     finally:
         _loading.reset(token)
     return module
 
 
-def _load_entry_points(registry: AgentRegistry) -> None:
+def _load_entry_points(registry: AgentRegistry, report: PluginReport) -> None:
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         token = _loading.set(registry)
         try:
             target = entry.load()
+            if isinstance(target, ModuleType):
+                _setup(target, registry)
+            elif callable(target):
+                target(registry)
+        except Exception as exc:
+            report.failures.append(PluginFailure(f"entry point {entry.name} ({entry.value})", _one_line(exc)))
         finally:
             _loading.reset(token)
-        if isinstance(target, ModuleType):
-            _setup(target, registry)
-        elif callable(target):
-            target(registry)
 
 
 def _setup(module: ModuleType, registry: AgentRegistry) -> None:
     setup = getattr(module, "setup", None)
     if callable(setup):
         setup(registry)
+
+
+def _one_line(exc: BaseException, path: Path | None = None) -> str:
+    """``Type: message (file:line)``, the line being the deepest one in the plugin file itself."""
+    where = ""
+    frames = traceback.extract_tb(exc.__traceback__)
+    mine = [frame for frame in frames if path is not None and Path(frame.filename) == path]
+    if mine:
+        where = f" (line {mine[-1].lineno})"
+    elif isinstance(exc, SyntaxError) and exc.lineno is not None:
+        where = f" (line {exc.lineno})"
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}{where}" if text else f"{type(exc).__name__}{where}"

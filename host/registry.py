@@ -10,8 +10,9 @@ from autogen_core import AgentRuntime, RoutedAgent
 
 from .adapter import AgentChatAdapter, CreateAgent
 from .agent_base import AgentDeps, HostedAgent
+from .errors import ConfigError
 
-__all__ = ["AgentRegistry", "AgentSpec"]
+__all__ = ["AgentRegistry", "AgentSpec", "instance_factory"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
 
@@ -24,6 +25,8 @@ class AgentSpec:
     description: str
     build: Callable[[AgentDeps], RoutedAgent]
     uses_model: bool = True
+    create_agent: CreateAgent | None = None
+    """The ``create_agent(user_message, context)`` factory of an AgentChat plugin (None for hosted agents)."""
 
 
 class AgentRegistry:
@@ -47,7 +50,7 @@ class AgentRegistry:
         def build(deps: AgentDeps) -> RoutedAgent:
             return AgentChatAdapter(text, deps, create_agent)
 
-        return self.add(AgentSpec(name, text, build), replace=True)
+        return self.add(AgentSpec(name, text, build, create_agent=create_agent), replace=True)
 
     def add_hosted(
         self, name: str, agent_class: type[HostedAgent], description: str, *, uses_model: bool = False
@@ -66,6 +69,14 @@ class AgentRegistry:
     def get(self, name: str) -> AgentSpec | None:
         return self._specs.get(name)
 
+    def factory(self, name: str) -> CreateAgent | None:
+        """The ``create_agent`` of the AgentChat plugin ``name`` (the seed server's ``get_agent``)."""
+        spec = self._specs.get(name)
+        return None if spec is None else spec.create_agent
+
+    def names(self) -> list[str]:
+        return sorted(self._specs)
+
     def __contains__(self, name: object) -> bool:
         return name in self._specs
 
@@ -81,7 +92,9 @@ class AgentRegistry:
             return self
         unknown = sorted(set(only) - set(self._specs))
         if unknown:
-            raise ValueError(f"unknown agents {unknown}; known: {sorted(self._specs)}")
+            raise ConfigError(
+                f"AGENTHOST_AGENTS names unknown agents {unknown}; known: {', '.join(sorted(self._specs))}"
+            )
         selected = AgentRegistry()
         for name in only:
             selected.add(self._specs[name])
@@ -91,11 +104,11 @@ class AgentRegistry:
         """Register every agent type on ``runtime`` by factory."""
         for spec in self:
             # No expected_class: the gRPC worker runtime compares it with ``type(agent) ==``, not issubclass.
-            await runtime.register_factory(spec.name, _factory(spec, deps))
+            await runtime.register_factory(spec.name, instance_factory(spec, deps))
         return [spec.name for spec in self]
 
 
-def _factory(spec: AgentSpec, deps: AgentDeps) -> Callable[[], RoutedAgent]:
+def instance_factory(spec: AgentSpec, deps: AgentDeps) -> Callable[[], RoutedAgent]:
     def make() -> RoutedAgent:
         return spec.build(deps)
 

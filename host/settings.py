@@ -11,14 +11,17 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NestedSecretsSettingsSource,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -31,6 +34,7 @@ __all__ = [
     "Settings",
     "StateSettings",
     "TimeoutSettings",
+    "describe_settings_error",
 ]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -158,10 +162,14 @@ class Settings(BaseSettings):
     )
 
     model: ModelSettings = ModelSettings()
-    agents: tuple[str, ...] = Field(default=(), description="Only these agents are registered (empty: all).")
+    agents: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="Only these agents are registered (empty: all). A JSON list or comma-separated."
+    )
     default_agent: str = "assistant"
     builtin_agents: bool = True
-    plugin_dirs: tuple[Path, ...] = ()
+    plugin_dirs: Annotated[tuple[Path, ...], NoDecode] = Field(
+        default=(), description="Plugin folders: a JSON list, or paths separated by ',' or ':'."
+    )
     entry_points: bool = True
     runtime: RuntimeSettings = RuntimeSettings()
     state: StateSettings = StateSettings()
@@ -181,6 +189,20 @@ class Settings(BaseSettings):
         """Secret files may name nested fields (``agenthost_model__api_key``), as env vars do."""
         return init_settings, env_settings, dotenv_settings, NestedSecretsSettingsSource(file_secret_settings)
 
+    @field_validator("agents", "plugin_dirs", mode="before")
+    @classmethod
+    def _list_from_text(cls, value: Any) -> Any:
+        """A JSON list, or one or more items separated by ``,`` (or ``:``, as in PATH)."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f'not a valid JSON list ({exc.msg}); write ["a", "b"] or a,b') from None
+        return [part.strip() for part in re.split(rf"[,{re.escape(os.pathsep)}]", text) if part.strip()]
+
     @model_validator(mode="before")
     @classmethod
     def _openai_key_fallback(cls, data: Any) -> Any:
@@ -194,3 +216,41 @@ class Settings(BaseSettings):
         model = dict(model or {})
         model.setdefault("api_key", key)
         return {**data, "model": model}
+
+
+def describe_settings_error(exc: Exception) -> list[str]:
+    """One line per problem, naming the environment variable (``AGENTHOST_HTTP__PORT: ...``)."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        return [_describe_error(error) for error in errors(include_url=False)]
+    culprits = [name for name in _list_variables() if name in os.environ and _bad_json(os.environ[name])]
+    where = ", ".join(culprits) or "a list setting"
+    return [f'{where}: not a JSON list; write it as \'["a", "b"]\' ({exc})']
+
+
+def _describe_error(error: Any) -> str:
+    variable = "AGENTHOST_" + "__".join(str(part) for part in error["loc"]).upper()
+    given = error.get("input")
+    secret = any(word in variable for word in ("KEY", "URL", "SECRET", "TOKEN"))
+    shown = f" (got {given!r})" if isinstance(given, str | int | float) and not secret else ""
+    return f"{variable}: {error['msg']}{shown}"
+
+
+def _list_variables() -> list[str]:
+    """The environment variables of nested list settings (the ones pydantic-settings reads as JSON)."""
+    names = []
+    for name, info in Settings.model_fields.items():
+        section = info.annotation
+        if isinstance(section, type) and issubclass(section, BaseModel):
+            for field_name, field_info in section.model_fields.items():
+                if getattr(field_info.annotation, "__origin__", None) in (tuple, list, dict):
+                    names.append(f"AGENTHOST_{name}__{field_name}".upper())
+    return names
+
+
+def _bad_json(value: str) -> bool:
+    try:
+        json.loads(value)
+    except ValueError:
+        return True
+    return False

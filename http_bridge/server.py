@@ -17,6 +17,7 @@ from aiohttp import web
 from host import Settings
 
 from .app import ACCESS_LOG_FORMAT, create_app
+from .keys import API_KEYS, HOST, SETTINGS
 
 __all__ = ["make_runner", "serve"]
 
@@ -41,16 +42,30 @@ def serve(settings: Settings) -> int:
 
 
 async def _serve(settings: Settings) -> None:
-    runner = make_runner(create_app(settings), settings)
+    app = create_app(settings)
+    runner = make_runner(app, settings)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.http.host, settings.http.port)
         await site.start()
-        logger.info("agenthost listening on %s", ", ".join(str(addr) for addr in runner.addresses))
+        logger.info("%s", startup_line(app, runner))
         await _until_signal()
         logger.info("shutting down (up to %g s)", settings.http.shutdown_timeout)
     finally:
         await runner.cleanup()
+
+
+def startup_line(app: web.Application, runner: web.AppRunner) -> str:
+    """What is serving where: addresses, runtime, model backend, agents, auth."""
+    agent_host, settings = app[HOST], app[SETTINGS]
+    urls = ", ".join(f"http://{addr[0]}:{addr[1]}" for addr in runner.addresses if isinstance(addr, tuple))
+    model = agent_host.models.describe() if settings.runtime.mode == "local" else "on the gRPC workers"
+    agents = ", ".join(spec.name for spec in agent_host.agents()) or "none"
+    auth = f"on ({len(app[API_KEYS])} keys)" if app[API_KEYS] else "off"
+    return (
+        f"agenthost listening on {urls} (docs at /docs); runtime: {settings.runtime.mode}; "
+        f"model: {model}; agents: {agents}; API keys: {auth}"
+    )
 
 
 async def _until_signal() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from autogen_agentchat.agents import AssistantAgent
+from autogen_core.model_context import ChatCompletionContext
 from autogen_ext.models.replay import ReplayChatCompletionClient
 
 from host import AgentHost, AgentRegistry, Settings, get_default_model
@@ -45,11 +46,12 @@ async def test_folder_plugin_with_add_agent(
 
 
 def test_missing_plugin_folder_is_a_clear_error(make_settings: Callable[..., Settings], tmp_path: Path) -> None:
+    from host.errors import ConfigError
     from host.models import ModelProvider
     from host.plugins import load_plugins
 
     settings = make_settings(plugin_dirs=[str(tmp_path / "nope")])
-    with pytest.raises(FileNotFoundError, match="AGENTHOST_PLUGIN_DIRS"):
+    with pytest.raises(ConfigError, match=r"AGENTHOST_PLUGIN_DIRS: the plugin folder .*nope does not exist"):
         load_plugins(AgentRegistry(), settings, ModelProvider(settings.model))
 
 
@@ -81,7 +83,7 @@ async def test_agents_setting_selects_and_unknown_agent_is_not_found(make_settin
 async def test_replay_client_through_the_generic_adapter(make_settings: Callable[..., Settings]) -> None:
     replay = ReplayChatCompletionClient(["first scripted answer", "second scripted answer"])
 
-    def create_agent(user_message: str, context: list[dict[str, str]]) -> AssistantAgent:
+    def create_agent(user_message: str, context: ChatCompletionContext) -> AssistantAgent:
         return AssistantAgent("scripted", model_client=replay, model_client_stream=True)
 
     registry = AgentRegistry()

@@ -8,6 +8,7 @@ import pytest
 
 from host import Settings
 from host.models import ModelProvider, resolve_provider
+from host.scoped_model import ScopedModelClient
 
 
 def test_environment_with_prefix_and_nesting(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,7 +65,9 @@ def test_component_config_backend(tmp_path: Path) -> None:
     )
     provider = ModelProvider(Settings(model={"component_config": str(config)}).model)
     assert provider.provider == "component"
-    assert type(provider.get()).__name__ == "ReplayChatCompletionClient"
+    client = provider.get()
+    assert isinstance(client, ScopedModelClient)  # every backend is wrapped to apply per-turn options
+    assert type(client.inner).__name__ == "ReplayChatCompletionClient"
 
 
 def test_no_backend_names_the_setting() -> None:

@@ -67,12 +67,16 @@ async def test_serve_stops_on_sigterm_with_exit_code_0() -> None:
         cwd=ROOT,
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         await asyncio.wait_for(_until_ready(f"http://127.0.0.1:{port}/ready"), 30)
         process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), 15) == 0
+        _, stderr = await asyncio.wait_for(process.communicate(), 15)
+        assert process.returncode == 0
+        started = next(line for line in stderr.decode().splitlines() if "agenthost listening on" in line)
+        assert f"http://127.0.0.1:{port} (docs at /docs); runtime: local; model: none" in started
+        assert "agents: assistant, echo, password-game, weather, writer-critic; API keys: off" in started
     finally:
         if process.returncode is None:
             process.kill()
