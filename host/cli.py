@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -84,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--host-address")
     worker.add_argument("--agents", default=None, help="comma-separated agent names (default: all)")
     worker.set_defaults(run=_worker)
+
+    migrate = commands.add_parser(
+        "migrate-env", help="print a seed server's .env (or this environment) as agenthost settings"
+    )
+    migrate.add_argument("env_file", nargs="?", help="the seed server's .env file (default: the environment)")
+    migrate.set_defaults(run=_migrate_env)
     return parser
 
 
@@ -156,6 +163,20 @@ def _chat(settings: Settings, args: argparse.Namespace) -> int:
     except HostError as exc:
         print(f"error ({exc.code}): {exc.message}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _migrate_env(settings: Settings, args: argparse.Namespace) -> int:
+    from dotenv import dotenv_values
+
+    from .seed_compat import translate_seed_env
+
+    values = dotenv_values(args.env_file) if args.env_file else dict(os.environ)
+    lines, notes = translate_seed_env({k: v for k, v in values.items() if v is not None})
+    for line in lines:
+        print(line)
+    for note in notes:
+        print(f"# {note}")
+    return 0
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from .registry import AgentRegistry
     from .settings import Settings
 
-__all__ = ["SEED_MODULES", "SeedSettings", "seed_imports"]
+__all__ = ["SEED_MODULES", "SEED_SETTINGS", "SeedSettings", "seed_imports", "translate_seed_env"]
 
 SEED_MODULES = ("registry", "config")
 PLUGIN_LOGGER = "agenthost.plugins"
@@ -125,3 +125,42 @@ def seed_imports(
                 sys.modules.pop(name, None)
             else:
                 sys.modules[name] = previous
+
+
+SEED_SETTINGS: dict[str, str] = {
+    # the OpenAI-compatible agent server
+    "OPENAI_API_KEY": "AGENTHOST_MODEL__API_KEY",
+    "BACKEND_URL": "AGENTHOST_MODEL__BASE_URL",
+    "BACKEND_REQUEST_TIMEOUT": "AGENTHOST_MODEL__REQUEST_TIMEOUT",
+    "DEFAULT_LLM": "AGENTHOST_MODEL__NAME",
+    "DEFAULT_LLM_FAMILY": "AGENTHOST_MODEL__INFO__FAMILY",
+    "DEFAULT_LLM_FUNCTION_CALLING": "AGENTHOST_MODEL__INFO__FUNCTION_CALLING",
+    "DEFAULT_LLM_JSON_OUTPUT": "AGENTHOST_MODEL__INFO__JSON_OUTPUT",
+    "DEFAULT_LLM_VISION": "AGENTHOST_MODEL__INFO__VISION",
+    "AGENT_DIR": "AGENTHOST_PLUGIN_DIRS",
+    "SERVER_HOST": "AGENTHOST_HTTP__HOST",
+    "SERVER_PORT": "AGENTHOST_HTTP__PORT",
+    # the chat backend
+    "API_KEY": "AGENTHOST_MODEL__API_KEY",
+    "MODEL_NAME": "AGENTHOST_MODEL__NAME",
+    "BASE_URL": "AGENTHOST_MODEL__BASE_URL",
+}
+"""Each seed server's setting and the agenthost setting that does its job."""
+
+_DEBUG = ("DEBUG_LOG", "AUTOGEN_DEBUG_LOG")
+_TRUE = ("1", "true", "yes", "on")
+
+
+def translate_seed_env(values: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    """The seed servers' settings in ``values`` as agenthost ``NAME=value`` lines, and notes on the rest."""
+    lines: list[str] = []
+    notes: list[str] = []
+    for name, value in values.items():
+        key = name.upper()
+        if key in SEED_SETTINGS:
+            lines.append(f"{SEED_SETTINGS[key]}={value}")
+        elif key in _DEBUG and value.strip().lower() in _TRUE:
+            lines.append("AGENTHOST_LOG_LEVEL=DEBUG")
+        elif key in ("HEADLESS", "AUTO_RELOAD", *_DEBUG):
+            notes.append(f"{key}: not needed (agenthost is always headless and does not reload code)")
+    return sorted(set(lines)), notes

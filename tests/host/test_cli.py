@@ -109,3 +109,23 @@ def test_a_plugin_that_fails_to_load_is_skipped_with_one_line(tmp_path: Path) ->
     assert problems
     assert all("ZeroDivisionError: division by zero (line 3)" in line for line in problems)
     assert "Traceback" not in result.stderr
+
+
+def test_migrate_env_turns_a_seed_env_file_into_agenthost_settings(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.env"
+    seed.write_text(
+        'OPENAI_API_KEY="key"\nBACKEND_URL="http://localhost:11436/v1"\nDEFAULT_LLM="qwq-32b"\n'
+        "DEFAULT_LLM_FAMILY=r1\nAGENT_DIR=server_agents\nSERVER_PORT=11435\nDEBUG_LOG=True\nHEADLESS=True\n"
+    )
+    result = _run("migrate-env", str(seed), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "AGENTHOST_HTTP__PORT=11435",
+        "AGENTHOST_LOG_LEVEL=DEBUG",
+        "AGENTHOST_MODEL__API_KEY=key",
+        "AGENTHOST_MODEL__BASE_URL=http://localhost:11436/v1",
+        "AGENTHOST_MODEL__INFO__FAMILY=r1",
+        "AGENTHOST_MODEL__NAME=qwq-32b",
+        "AGENTHOST_PLUGIN_DIRS=server_agents",
+        "# HEADLESS: not needed (agenthost is always headless and does not reload code)",
+    ]
