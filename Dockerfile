@@ -7,12 +7,14 @@ FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/agenthost
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py constraints.txt README.md ./
+# agenthost -> host, host/agents -> ../agents, host/http_bridge -> ../http_bridge are symlinks in the repo.
 COPY host ./host
 COPY agents ./agents
 COPY http_bridge ./http_bridge
-RUN /opt/agenthost/bin/pip install . \
- && /opt/agenthost/bin/python -c "import host, http_bridge, grpc_health.v1.health, redis"
+COPY agenthost ./agenthost
+RUN /opt/agenthost/bin/pip install -c constraints.txt . \
+ && /opt/agenthost/bin/python -c "import agenthost.http_bridge, agenthost.cli, grpc_health.v1.health, redis"
 
 FROM python:3.11-slim AS runtime
 RUN groupadd --system --gid 10001 agenthost \

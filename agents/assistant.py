@@ -5,8 +5,8 @@ from __future__ import annotations
 from autogen_agentchat.agents import AssistantAgent
 from autogen_core.model_context import ChatCompletionContext
 
-from host.plugins import get_default_model
-from host.registry import AgentRegistry
+from agenthost.core.ambient import get_default_model
+from agenthost.core.registry import AgentRegistry
 
 SYSTEM = "You are a helpful assistant. Answer clearly and concisely."
 

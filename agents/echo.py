@@ -8,10 +8,10 @@ from typing import Any
 
 from autogen_core import CancellationToken
 
-from host.agent_base import AgentDeps, HostedAgent
-from host.messages import ChatReply, ChatRequest
-from host.registry import AgentRegistry
-from host.streaming import EventEmitter
+from agenthost.core.emitter import EventEmitter
+from agenthost.core.hosted import AgentDeps, HostedAgent
+from agenthost.core.registry import AgentRegistry
+from agenthost.messages import ChatReply, ChatRequest
 
 _WORDS = re.compile(r"\S+\s*|\s+")
 

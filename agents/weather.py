@@ -8,8 +8,8 @@ from autogen_agentchat.agents import AssistantAgent
 from autogen_core.model_context import ChatCompletionContext
 from autogen_core.tools import FunctionTool
 
-from host.plugins import get_default_model
-from host.registry import AgentRegistry
+from agenthost.core.ambient import get_default_model
+from agenthost.core.registry import AgentRegistry
 
 _SKIES = ("sunny", "cloudy", "rainy", "windy", "snowy")
 SYSTEM = "You answer questions about the weather. Use the get_weather tool for any city you are asked about."

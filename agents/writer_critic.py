@@ -7,8 +7,8 @@ from autogen_agentchat.conditions import MaxMessageTermination, TextMentionTermi
 from autogen_agentchat.teams import RoundRobinGroupChat
 from autogen_core.model_context import ChatCompletionContext
 
-from host.plugins import get_default_model
-from host.registry import AgentRegistry
+from agenthost.core.ambient import get_default_model
+from agenthost.core.registry import AgentRegistry
 
 MAX_MESSAGES = 6
 WRITER = "You are a writer. Write or revise a short piece for the task, taking the critic's feedback into account."

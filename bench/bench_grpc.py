@@ -33,8 +33,8 @@ from pathlib import Path
 import aiohttp
 from autogen_core import AgentId
 
-from host import AgentHost, Settings
-from host.messages import CancelReply, CancelRequest
+from agenthost import AgentHost, Settings
+from agenthost.messages import CancelReply, CancelRequest
 
 from ._util import Timing, rss_mb, time_calls
 
@@ -70,7 +70,7 @@ class Roles:
         env = {**self.env, "AGENTHOST_LOG_LEVEL": "INFO"}
         with log.open("wb") as out:
             self.procs[name] = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "host.cli", *args, stdout=out, stderr=asyncio.subprocess.STDOUT, env=env
+                sys.executable, "-m", "agenthost.cli", *args, stdout=out, stderr=asyncio.subprocess.STDOUT, env=env
             )
         async with asyncio.timeout(30):
             while ready not in log.read_text(errors="replace"):

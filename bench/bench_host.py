@@ -23,8 +23,8 @@ import time
 from autogen_core import AgentId, MessageContext, RoutedAgent, rpc, try_get_known_serializers_for_type
 from pydantic import BaseModel, ConfigDict
 
-from host import AgentHost, Settings
-from host.messages import ChatReply, ChatRequest
+from agenthost import AgentHost, Settings
+from agenthost.messages import ChatReply, ChatRequest
 
 from ._util import Timing, rss_mb, time_calls
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
-from host import AgentHost, Settings
-from http_bridge import create_app, make_runner
-from http_bridge.keys import HOST
+from agenthost import AgentHost, Settings
+from agenthost.http_bridge import create_app, make_runner
+from agenthost.http_bridge.keys import HOST
 
 REPLY = {"message": "hello", "conversation_id": "0" * 32, "status": "success"}
 Call = Callable[[aiohttp.ClientSession, int], Awaitable[None]]

@@ -25,9 +25,9 @@ import sys
 import time
 from dataclasses import dataclass
 
-from host import AgentHost, Settings
-from host.local_model import default_model_path
-from host.messages import GenerationOptions
+from agenthost import AgentHost, Settings
+from agenthost.messages import GenerationOptions
+from agenthost.models.local import default_model_path
 
 PROMPT = "Write a long story about a dragon and a knight."
 

@@ -22,18 +22,19 @@ from autogen_core import AgentId, AgentRuntime, CancellationToken, TypeSubscript
 from pydantic import ValidationError
 
 from . import _engine
-from .agent_base import STATELESS_KEY, AgentDeps
-from .deadlines import Deadlines
+from .core.ambient import serving_models
+from .core.deadlines import Deadlines
+from .core.hosted import STATELESS_KEY, AgentDeps
+from .core.instances import InstanceTracker
+from .core.plugins import PluginFailure, load_plugins
+from .core.registry import AgentRegistry, AgentSpec, instance_factory
+from .core.streams import RequestStream, StreamRouter, StreamSink
 from .errors import AgentNotFound, BadRequest, HostError, RuntimeUnavailable, TurnTimeout
-from .instances import InstanceTracker
 from .messages import CancelRequest, ChatReply, ChatRequest, ChatTurn, ErrorInfo, GenerationOptions, StreamEvent
-from .models import ModelProvider
-from .plugins import PluginFailure, load_plugins, serving_models
-from .registry import AgentRegistry, AgentSpec, instance_factory
+from .models.provider import ModelProvider
 from .runtime import open_runtime
 from .settings import Settings
 from .state import StateStore, open_state_store
-from .streaming import RequestStream, StreamRouter, StreamSink
 
 __all__ = ["AgentHost", "Messages"]
 

@@ -168,7 +168,7 @@ def _chat(settings: Settings, args: argparse.Namespace) -> int:
 def _migrate_env(settings: Settings, args: argparse.Namespace) -> int:
     from dotenv import dotenv_values
 
-    from .seed_compat import translate_seed_env
+    from .core.seed_compat import translate_seed_env
 
     values = dotenv_values(args.env_file) if args.env_file else dict(os.environ)
     lines, notes = translate_seed_env({k: v for k, v in values.items() if v is not None})
@@ -180,19 +180,19 @@ def _migrate_env(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from http_bridge.server import serve
+    from .http_bridge.server import serve
 
     return serve(settings)
 
 
 def _grpc_host(settings: Settings, args: argparse.Namespace) -> int:
-    from .grpc_runtime import run_grpc_host
+    from .roles.grpc_host import run_grpc_host
 
     return run_grpc_host(settings, args.address)
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    from .grpc_runtime import run_worker
+    from .roles.worker import run_worker
 
     return run_worker(settings)
 

@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from host import AgentHost, Settings
+from agenthost.agent_host import AgentHost
+from agenthost.settings import Settings
 
 from . import native, openai_api, openapi
 from .auth import auth_middleware, load_api_keys

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from host import Settings
+from agenthost.settings import Settings
 
 from .errors import ApiError, Handler
 from .keys import API_KEYS

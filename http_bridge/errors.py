@@ -21,7 +21,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from host.errors import HostError
+from agenthost.errors import HostError
 
 from .ids import request_id
 from .schemas import ErrorBody, ErrorDetail, OpenAIError, OpenAIErrorBody

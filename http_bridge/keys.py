@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from host import AgentHost, Settings
+from agenthost.agent_host import AgentHost
+from agenthost.settings import Settings
 
 from .sse import StreamRegistry
 

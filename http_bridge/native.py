@@ -7,9 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
-import host as host_pkg
-from host import AgentHost
-from host.messages import ErrorInfo, StreamEvent
+import agenthost
+from agenthost.agent_host import AgentHost
+from agenthost.messages import ErrorInfo, StreamEvent
 
 from .body import read_body
 from .errors import ApiError
@@ -30,7 +30,7 @@ def _json(model: Any, status: int = 200) -> web.Response:
 async def index(request: web.Request) -> web.Response:
     names = [spec.name for spec in request.app[HOST].agents()]
     info = ServiceInfo(
-        name="agenthost", version=host_pkg.__version__, agents=names, docs="/docs", openapi="/openapi.json"
+        name="agenthost", version=agenthost.__version__, agents=names, docs="/docs", openapi="/openapi.json"
     )
     return _json(info)
 

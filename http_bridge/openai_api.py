@@ -15,8 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from host.errors import BadRequest, TurnTimeout
-from host.messages import ChatTurn, ErrorInfo, GenerationOptions, StreamEvent
+from agenthost.errors import BadRequest, TurnTimeout
+from agenthost.messages import ChatTurn, ErrorInfo, GenerationOptions, StreamEvent
 
 from .body import read_body
 from .errors import ApiError, openai_error

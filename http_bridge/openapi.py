@@ -17,7 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-import host as host_pkg
+import agenthost
 
 from . import schemas as s
 
@@ -141,7 +141,7 @@ def openapi_document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {
             "title": "agenthost",
-            "version": host_pkg.__version__,
+            "version": agenthost.__version__,
             "description": "Native chat API and an OpenAI-compatible facade over AutoGen agents.",
         },
         "paths": paths,

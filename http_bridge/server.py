@@ -14,7 +14,7 @@ import signal
 
 from aiohttp import web
 
-from host import Settings
+from agenthost.settings import Settings
 
 from .app import ACCESS_LOG_FORMAT, create_app
 from .keys import API_KEYS, HOST, SETTINGS

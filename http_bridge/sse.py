@@ -15,8 +15,8 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 
 from aiohttp import web
 
-from host.errors import HostError
-from host.messages import ErrorInfo, StreamEvent
+from agenthost.errors import HostError
+from agenthost.messages import ErrorInfo, StreamEvent
 
 __all__ = ["SSE_HEADERS", "EventChannel", "SSEWriter", "StreamRegistry"]
 

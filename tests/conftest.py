@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from host import AgentHost, Settings
+from agenthost import AgentHost, Settings
+from tests.cluster import Cluster, base_env, redis_server
 from tests.fakes import FakeOpenAI
 
 
@@ -55,3 +56,20 @@ async def host(make_settings: Callable[..., Settings]) -> AsyncIterator[AgentHos
     """A started host with the built-in agents and no model backend."""
     async with AgentHost(make_settings()) as started:
         yield started
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    """Real gRPC host/worker/bridge processes, started on demand, killed at the end."""
+    started = Cluster(tmp_path, base_env(tmp_path))
+    try:
+        yield started
+    finally:
+        await started.close()
+
+
+@pytest.fixture
+async def redis_url(tmp_path: Path) -> AsyncIterator[str]:
+    """A real, throw-away ``redis-server`` on an ephemeral port."""
+    async with redis_server(tmp_path) as url:
+        yield url

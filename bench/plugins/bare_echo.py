@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from autogen_core import MessageContext, RoutedAgent, rpc
 
-from host.agent_base import AgentDeps
-from host.messages import CancelReply, CancelRequest
-from host.registry import AgentRegistry, AgentSpec
+from agenthost.core.hosted import AgentDeps
+from agenthost.core.registry import AgentRegistry, AgentSpec
+from agenthost.messages import CancelReply, CancelRequest
 
 
 class BareEcho(RoutedAgent):

@@ -17,10 +17,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from openai import AsyncOpenAI
 
-from host import Settings
-from http_bridge import create_app
+from agenthost import Settings
+from agenthost.http_bridge import create_app
+from tests.cluster import Cluster, base_env
 from tests.fakes import FakeOpenAI
-from tests.grpc.conftest import Cluster, base_env
 
 RUNTIMES = ("local", pytest.param("grpc", marks=pytest.mark.grpc))
 ALL_AGENTS = "assistant,echo,password-game,weather,writer-critic"

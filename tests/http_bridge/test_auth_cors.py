@@ -7,8 +7,8 @@ from pathlib import Path
 import openai
 import pytest
 
-from host import Settings
-from http_bridge.auth import load_api_keys
+from agenthost import Settings
+from agenthost.http_bridge.auth import load_api_keys
 
 from .conftest import MakeClient, openai_for
 

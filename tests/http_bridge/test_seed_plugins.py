@@ -1,6 +1,6 @@
 """Plugin files written for the seed agent server, unchanged, through the OpenAI facade and the ``openai`` SDK.
 
-The files in ``tests/host/seed_plugins`` follow that server's contract: ``from registry import
+The files in ``tests/core/seed_plugins`` follow that server's contract: ``from registry import
 add_agent, get_default_model``, ``create_agent(user_message, context)`` with ``context`` an AutoGen
 ``ChatCompletionContext`` passed straight on as ``model_context=context``, and ``from config import
 settings``. The fake backend records what the model was sent.
@@ -20,11 +20,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from openai import AsyncOpenAI
 
-from host import Settings
+from agenthost import Settings
 from http_bridge import create_app
 from tests.fakes import FakeOpenAI, FakeReply, ToolCall
 
-SEED_PLUGINS = Path(__file__).resolve().parents[1] / "host" / "seed_plugins"
+SEED_PLUGINS = Path(__file__).resolve().parents[1] / "core" / "seed_plugins"
 HISTORY: list[Any] = [
     {"role": "user", "content": "My name is Ada."},
     {"role": "assistant", "content": "Hello Ada!"},
@@ -118,7 +118,7 @@ async def test_config_settings_and_list_agents(seed_sdk: AsyncOpenAI, fake_opena
 async def test_no_registry_or_config_module_is_left_behind(
     make_settings: Callable[..., Settings], fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from host import AgentHost
+    from agenthost import AgentHost
 
     mine = ModuleType("registry")
     monkeypatch.setitem(sys.modules, "registry", mine)

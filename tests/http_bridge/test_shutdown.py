@@ -14,8 +14,8 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from host import Settings
-from http_bridge.keys import HOST
+from agenthost import Settings
+from agenthost.http_bridge.keys import HOST
 from tests.fakes import FakeOpenAI, FakeReply
 
 from .sse_client import frames
@@ -60,7 +60,7 @@ async def test_serve_stops_on_sigterm_with_exit_code_0() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "host.cli",
+        "agenthost.cli",
         "serve",
         "--port",
         str(port),

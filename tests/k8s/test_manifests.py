@@ -11,9 +11,9 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 from pydantic import BaseModel
 
-from host.cli import _parser
-from host.registry import AgentRegistry
-from host.settings import Settings
+from agenthost.cli import _parser
+from agenthost.core.registry import AgentRegistry
+from agenthost.settings import Settings
 from tests.k8s.kustomize import Obj, render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -178,7 +178,7 @@ def test_secret_keys_load_as_settings(objects: list[Obj], tmp_path: Path) -> Non
 
 def test_commands_are_cli_roles_and_agents_are_served_once(objects: list[Obj]) -> None:
     registry = AgentRegistry()
-    from host.plugins import _load_package
+    from agenthost.core.plugins import _load_package
 
     _load_package("agents", registry)
     served: list[str] = []

@@ -1,0 +1,170 @@
+"""``HostedAgent``: the RoutedAgent base every hosted agent type derives from.
+
+It owns the plumbing of a turn so that agents only write :meth:`HostedAgent.respond`:
+publishing events with ``seq`` numbers, the terminal ``done``/``error`` event,
+errors as data, cancellation (a token from the runtime, or a
+:class:`CancelRequest` message, which is what crosses gRPC), one turn at a time
+per conversation, and loading/saving state around each turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from autogen_core import CancellationToken, MessageContext, RoutedAgent, rpc
+
+from ..errors import HostError
+from ..messages import CancelReply, CancelRequest, ChatReply, ChatRequest, ErrorCode, ErrorInfo
+from ..models.provider import ModelProvider
+from ..models.scoped import turn_scope
+from ..settings import Settings
+from ..state import StateStore
+from .deadlines import Deadlines
+from .emitter import EventEmitter
+from .instances import InstanceTracker
+
+__all__ = ["STATELESS_KEY", "AgentDeps", "HostedAgent"]
+
+logger = logging.getLogger(__name__)
+
+STATELESS_KEY = "default"
+"""Agent key for requests without a conversation: the request carries the whole history."""
+
+
+@dataclass(frozen=True)
+class AgentDeps:
+    """What a hosted agent gets from its host, through its constructor."""
+
+    settings: Settings
+    models: ModelProvider
+    store: StateStore
+    instances: InstanceTracker
+    deadlines: Deadlines
+
+
+class HostedAgent(RoutedAgent):
+    """Base class: subclasses implement :meth:`respond` and, if stateful, the state methods."""
+
+    def __init__(self, description: str, deps: AgentDeps) -> None:
+        super().__init__(description)
+        self.deps = deps
+        self._running: dict[str, asyncio.Task[Any]] = {}
+        self._cancelling: dict[str, ErrorCode] = {}
+        self._turn_lock = asyncio.Lock()
+        self._state_loaded = False
+
+    async def respond(self, request: ChatRequest, emit: EventEmitter, token: CancellationToken) -> ChatReply:
+        """Answer one turn, publishing intermediate events through ``emit``."""
+        raise NotImplementedError
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._running) or self._turn_lock.locked()
+
+    @rpc
+    async def on_chat_request(self, message: ChatRequest, ctx: MessageContext) -> ChatReply:
+        request_id = message.request_id
+        self._running[request_id] = asyncio.current_task()  # type: ignore[assignment]
+        deadlines = self.deps.deadlines
+        deadlines.arm(request_id, self.deps.settings.timeouts.request, partial(self._cancel, request_id, "timeout"))
+        ctx.cancellation_token.add_callback(partial(self._cancel_quietly, request_id))
+        stateful = message.conversation_id is not None
+        if stateful:
+            self.deps.instances.touch(self.id)
+        emit = EventEmitter.for_request(self.runtime, message)
+        try:
+            reply = await self._turn(message, emit, ctx.cancellation_token)
+        finally:
+            deadlines.disarm(request_id)
+            del self._running[request_id]
+            if stateful:
+                self.deps.instances.touch(self.id)
+        if emit.enabled:
+            await (emit.done(reply) if reply.error is None else emit.error(reply.error))
+        return reply
+
+    @rpc
+    async def on_cancel_request(self, message: CancelRequest, ctx: MessageContext) -> CancelReply:
+        return CancelReply(request_id=message.request_id, cancelled=self._cancel(message.request_id))
+
+    def _cancel_quietly(self, request_id: str) -> None:
+        self._cancel(request_id)
+
+    def _cancel(self, request_id: str, reason: ErrorCode = "cancelled") -> bool:
+        """Cancel the task running ``request_id``'s turn; ``_turn`` turns that into an error reply."""
+        task = self._running.get(request_id)
+        if task is None or request_id in self._cancelling:
+            return False
+        self._cancelling[request_id] = reason
+        task.cancel()
+        return True
+
+    async def _turn(self, request: ChatRequest, emit: EventEmitter, token: CancellationToken) -> ChatReply:
+        try:
+            if emit.enabled:
+                await emit.emit("status", status="started", agent=self.id.type, conversation_id=request.conversation_id)
+            with turn_scope(request.options):
+                if request.conversation_id is None:
+                    return await self.respond(request, emit, token)
+                return await self._stateful_turn(request, emit, token)
+        except asyncio.CancelledError:
+            reason = self._cancelling.pop(request.request_id, None)
+            if reason is None:
+                raise  # the runtime itself is stopping
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            token.cancel()  # reaches model calls linked to the token
+            return self._failed(request, ErrorInfo(code=reason, message=self._cancel_message(reason)))
+        except HostError as exc:
+            return self._failed(request, exc.info())
+        except Exception as exc:
+            logger.exception("agent %s failed on request %s", self.id, request.request_id)
+            return self._failed(request, ErrorInfo(code="agent_error", message=f"{type(exc).__name__}: {exc}"))
+
+    def _cancel_message(self, reason: ErrorCode) -> str:
+        if reason == "timeout":
+            return f"the turn took over {self.deps.settings.timeouts.request:g} s (AGENTHOST_TIMEOUTS__REQUEST)"
+        return "the request was cancelled"
+
+    async def _stateful_turn(self, request: ChatRequest, emit: EventEmitter, token: CancellationToken) -> ChatReply:
+        async with self._turn_lock:  # AgentChat agents are not coroutine-safe
+            if not self._state_loaded:
+                state = await self.deps.store.get(self._state_key)
+                await self.prepare(request, state)
+                self._state_loaded = True
+            try:
+                reply = await self.respond(request, emit, token)
+            except BaseException:
+                self._state_loaded = False  # a half-done turn must not leak into the next one
+                raise
+            await self.deps.store.put(self._state_key, await self.save_state())
+            return reply
+
+    async def save_state(self) -> Mapping[str, Any]:
+        """What to keep between turns of a conversation; an agent that keeps nothing needs no override."""
+        return {}
+
+    async def load_state(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`save_state` kept."""
+
+    async def prepare(self, request: ChatRequest, state: Mapping[str, Any] | None) -> None:
+        """Called before the first turn of this instance, with the stored state if any."""
+        if state is not None:
+            await self.load_state(state)
+
+    @property
+    def _state_key(self) -> str:
+        return f"{self.id.type}/{self.id.key}"
+
+    def _failed(self, request: ChatRequest, error: ErrorInfo) -> ChatReply:
+        finish = "cancelled" if error.code == "cancelled" else "error"
+        return ChatReply(
+            request_id=request.request_id,
+            conversation_id=request.conversation_id,
+            finish_reason=finish,
+            error=error,
+        )

@@ -1,0 +1,157 @@
+"""The host's view of every model call a turn makes: the request's options go in, the finish reason comes out.
+
+Agents get one shared model client (``get_default_model()``) and call it through
+AgentChat, which passes no per-request arguments. :class:`ScopedModelClient`
+wraps that client: inside :func:`turn_scope` every call gets the turn's
+``max_tokens``/``temperature`` (an OpenAI request's, say) as
+``extra_create_args``, and the scope records how the last call finished, so a
+reply cut off at the token cap reports ``finish_reason="length"``.
+
+Example:
+    >>> with turn_scope(GenerationOptions(max_tokens=5)) as scope:
+    ...     await agent.run(task="Tell me a story")
+    >>> scope.finish_reason
+    'length'
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from autogen_core import CancellationToken
+from autogen_core.models import (
+    ChatCompletionClient,
+    CreateResult,
+    LLMMessage,
+    ModelCapabilities,
+    ModelInfo,
+    RequestUsage,
+)
+from autogen_core.tools import Tool, ToolSchema
+from pydantic import BaseModel
+
+from ..messages import FinishReason, GenerationOptions
+
+__all__ = ["ScopedModelClient", "TurnScope", "current_scope", "turn_scope"]
+
+
+@dataclass
+class TurnScope:
+    """One turn's model options, and what its model calls reported."""
+
+    options: GenerationOptions | None = None
+    finish_reason: FinishReason = "stop"
+    calls: int = 0
+
+    def create_args(self, given: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``given`` with the turn's options on top (the request asked for them)."""
+        if self.options is None:
+            return given
+        extra = self.options.model_dump(exclude_none=True)
+        return {**given, **extra} if extra else given
+
+    def record(self, result: CreateResult) -> None:
+        self.calls += 1
+        self.finish_reason = "length" if result.finish_reason == "length" else "stop"
+
+
+_scope: ContextVar[TurnScope | None] = ContextVar("agenthost_turn_scope", default=None)
+
+
+@contextlib.contextmanager
+def turn_scope(options: GenerationOptions | None = None) -> Iterator[TurnScope]:
+    """Model calls made in this context (and in tasks it starts) get ``options`` and report to the scope."""
+    scope = TurnScope(options)
+    token = _scope.set(scope)
+    try:
+        yield scope
+    finally:
+        _scope.reset(token)
+
+
+def current_scope() -> TurnScope | None:
+    return _scope.get()
+
+
+class ScopedModelClient(ChatCompletionClient):
+    """Delegates to ``inner``, applying and recording the current :class:`TurnScope`."""
+
+    def __init__(self, inner: ChatCompletionClient) -> None:
+        self.inner = inner
+
+    async def create(
+        self,
+        messages: Sequence[LLMMessage],
+        *,
+        tools: Sequence[Tool | ToolSchema] = [],
+        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = {},
+        cancellation_token: CancellationToken | None = None,
+    ) -> CreateResult:
+        scope = _scope.get()
+        args = extra_create_args if scope is None else scope.create_args(extra_create_args)
+        result = await self.inner.create(
+            messages,
+            tools=tools,
+            tool_choice=tool_choice,
+            json_output=json_output,
+            extra_create_args=args,
+            cancellation_token=cancellation_token,
+        )
+        if scope is not None:
+            scope.record(result)
+        return result
+
+    async def create_stream(
+        self,
+        messages: Sequence[LLMMessage],
+        *,
+        tools: Sequence[Tool | ToolSchema] = [],
+        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = {},
+        cancellation_token: CancellationToken | None = None,
+    ) -> AsyncGenerator[str | CreateResult, None]:
+        scope = _scope.get()
+        args = extra_create_args if scope is None else scope.create_args(extra_create_args)
+        stream = self.inner.create_stream(
+            messages,
+            tools=tools,
+            tool_choice=tool_choice,
+            json_output=json_output,
+            extra_create_args=args,
+            cancellation_token=cancellation_token,
+        )
+        async with contextlib.aclosing(stream):
+            async for item in stream:
+                if scope is not None and isinstance(item, CreateResult):
+                    scope.record(item)
+                yield item
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    def actual_usage(self) -> RequestUsage:
+        return self.inner.actual_usage()
+
+    def total_usage(self) -> RequestUsage:
+        return self.inner.total_usage()
+
+    def count_tokens(self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []) -> int:
+        return self.inner.count_tokens(messages, tools=tools)
+
+    def remaining_tokens(self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []) -> int:
+        return self.inner.remaining_tokens(messages, tools=tools)
+
+    @property
+    def capabilities(self) -> ModelCapabilities:
+        return self.inner.capabilities
+
+    @property
+    def model_info(self) -> ModelInfo:
+        return self.inner.model_info

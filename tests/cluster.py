@@ -1,0 +1,202 @@
+"""Real processes for the tests: gRPC host, workers, bridges and redis-server, all on 127.0.0.1.
+
+Every process gets an ephemeral port, writes its log to ``tmp_path``, and is
+killed in teardown; every wait is bounded. The fixtures built on these are in
+``tests/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agenthost import Settings
+from tests.fakes import FakeOpenAI
+
+ROOT = Path(__file__).resolve().parents[1]
+START_TIMEOUT = 20.0
+
+
+def free_port() -> int:
+    """A port nothing listens on now (for processes that must be told their port up front)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Proc:
+    """One ``python -m agenthost.cli ...`` process with its log file."""
+
+    def __init__(self, name: str, process: asyncio.subprocess.Process, log: Path) -> None:
+        self.name = name
+        self.process = process
+        self.log = log
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    async def wait_for_log(self, needle: str, within: float = START_TIMEOUT) -> None:
+        deadline = time.monotonic() + within
+        while needle not in self.text():
+            if self.process.returncode is not None:
+                raise AssertionError(
+                    f"{self.name} exited ({self.process.returncode}) before {needle!r}:\n{self.text()}"
+                )
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name}: no {needle!r} within {within} s:\n{self.text()}")
+            await asyncio.sleep(0.05)
+
+    async def wait(self, within: float) -> int:
+        try:
+            async with asyncio.timeout(within):
+                return await self.process.wait()
+        except TimeoutError:
+            raise AssertionError(f"{self.name} still running after {within} s:\n{self.text()}") from None
+
+    def signal(self, sig: signal.Signals) -> None:
+        if self.process.returncode is None:
+            self.process.send_signal(sig)
+
+    async def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                await self.process.wait()
+
+
+class Cluster:
+    """Starts the roles as real processes; all share one environment (``env``)."""
+
+    def __init__(self, tmp_path: Path, env: Mapping[str, str]) -> None:
+        self.tmp_path = tmp_path
+        self.env = dict(env)
+        self.host_port = free_port()
+        self.procs: list[Proc] = []
+
+    @property
+    def host_address(self) -> str:
+        return f"127.0.0.1:{self.host_port}"
+
+    async def spawn(self, name: str, *args: str, env: Mapping[str, str] | None = None) -> Proc:
+        log = self.tmp_path / f"{name}-{len(self.procs)}.log"
+        full_env = {**self.env, **(env or {})}
+        with log.open("wb") as out:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "agenthost.cli", *args, stdout=out, stderr=asyncio.subprocess.STDOUT, env=full_env
+            )
+        proc = Proc(name, process, log)
+        self.procs.append(proc)
+        return proc
+
+    async def start_host(self, *, ready: bool = True) -> Proc:
+        proc = await self.spawn("host", "grpc-host", "--address", self.host_address)
+        if ready:
+            await proc.wait_for_log("gRPC host serving")
+        return proc
+
+    async def start_worker(
+        self, agents: str = "echo", *, ready: bool = True, env: Mapping[str, str] | None = None
+    ) -> Proc:
+        args = ("worker", "--host-address", self.host_address, "--agents", agents)
+        proc = await self.spawn(f"worker-{agents.replace(',', '+')}", *args, env=env)
+        if ready:
+            await proc.wait_for_log("worker serving agents")
+        return proc
+
+    async def start_bridge(self, port: int, replica: str, env: Mapping[str, str] | None = None) -> Proc:
+        extra = {"AGENTHOST_RUNTIME__REPLICA_ID": replica, **(env or {})}
+        args = ("serve", "--runtime", "grpc", "--host-address", self.host_address, "--port", str(port))
+        return await self.spawn(f"bridge-{replica}", *args, env=extra)
+
+    def client_settings(self, **overrides: Any) -> Settings:
+        """Settings for an in-test caller (never exits the test process on host loss)."""
+        values: dict[str, Any] = {
+            "model": {"provider": "none"},
+            "entry_points": False,
+            "runtime": {"mode": "grpc", "host_address": self.host_address, "exit_on_host_loss": False},
+            "timeouts": {"request": 10, "cancel": 2, "startup": 10, "shutdown": 3},
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(proc.kill() for proc in self.procs))
+
+
+def model_env(fake: FakeOpenAI) -> dict[str, str]:
+    """A process's settings for the fake OpenAI-compatible backend ``fake``."""
+    return {
+        "AGENTHOST_MODEL__PROVIDER": "openai",
+        "AGENTHOST_MODEL__BASE_URL": fake.base_url,
+        "AGENTHOST_MODEL__NAME": fake.model,
+        "AGENTHOST_MODEL__MAX_RETRIES": "0",
+        "AGENTHOST_MODEL__API_KEY": "sk-test",
+    }
+
+
+def base_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTHOST_") and k != "OPENAI_API_KEY"}
+    env.update(
+        PYTHONPATH=str(ROOT),
+        PYTHONUNBUFFERED="1",
+        AGENTHOST_MODEL__PROVIDER="none",
+        AGENTHOST_ENTRY_POINTS="false",
+        AGENTHOST_TIMEOUTS__REQUEST="10",
+        AGENTHOST_TIMEOUTS__CANCEL="2",
+        AGENTHOST_TIMEOUTS__SHUTDOWN="5",
+        AGENTHOST_TIMEOUTS__STARTUP="20",
+        AGENTHOST_STATE__SQLITE_PATH=str(tmp_path / "state.sqlite3"),
+    )
+    return env
+
+
+@contextlib.asynccontextmanager
+async def redis_server(tmp_path: Path) -> AsyncIterator[str]:
+    """A real, throw-away ``redis-server`` on an ephemeral port; yields its URL (skips if not installed)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (apt-get install -y redis-server; .ci/run installs it)")
+    port = free_port()
+    args = ("--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path))
+    process = await asyncio.create_subprocess_exec(
+        binary, *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
+    try:
+        await wait_for_port(port, START_TIMEOUT)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.kill()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                await process.wait()
+
+
+async def wait_for_port(port: int, within: float) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {within} s") from None
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return

@@ -1,0 +1,154 @@
+"""The HTTP API served by bridge processes on the gRPC runtime: two replicas side by side, faults included."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+from openai import AsyncOpenAI
+
+from agenthost.runtime.grpc_worker_runtime import EXIT_HOST_LOST
+from tests.cluster import Cluster, Proc, free_port, model_env
+from tests.fakes import FakeOpenAI, FakeReply
+from tests.http_bridge.sse_client import frames
+
+pytestmark = [pytest.mark.grpc, pytest.mark.redis, pytest.mark.slow]
+
+
+@dataclass
+class Bridge:
+    proc: Proc
+    url: str
+
+
+@dataclass
+class Deployment:
+    cluster: Cluster
+    host: Proc
+    workers: dict[str, Proc]
+    bridges: list[Bridge]
+    env: dict[str, str]
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
+        yield session
+
+
+@pytest.fixture
+async def deployment(cluster: Cluster, fake_openai: FakeOpenAI, redis_url: str) -> Deployment:
+    """A host, an echo worker, an assistant worker and two bridge replicas, all sharing Redis state."""
+    env = {**model_env(fake_openai), "AGENTHOST_STATE__STORE": "redis", "AGENTHOST_STATE__REDIS_URL": redis_url}
+    cluster.env.update(env)
+    host = await cluster.start_host()
+    workers = {name: await cluster.start_worker(name) for name in ("echo", "assistant")}
+    bridges = []
+    for replica in ("a", "b"):
+        port = free_port()
+        proc = await cluster.start_bridge(port, replica)
+        bridges.append(Bridge(proc, f"http://127.0.0.1:{port}"))
+    for bridge in bridges:
+        await bridge.proc.wait_for_log("agenthost listening")
+    return Deployment(cluster, host, workers, bridges, env)
+
+
+async def _sse(response: aiohttp.ClientResponse) -> list[tuple[str, dict[str, Any]]]:
+    return [(frame.event or "", frame.json()) async for frame in frames(response) if frame.comment is None]
+
+
+async def test_both_replicas_serve_health_chat_and_streams(deployment: Deployment, http: aiohttp.ClientSession) -> None:
+    for bridge in deployment.bridges:
+        async with http.get(f"{bridge.url}/health") as response:
+            assert response.status == 200
+        async with http.get(f"{bridge.url}/ready") as response:
+            assert response.status == 200
+
+    async def stream(bridge: Bridge, text: str) -> list[tuple[str, dict[str, Any]]]:
+        async with http.post(f"{bridge.url}/api/chat/stream", json={"agent": "echo", "message": text}) as response:
+            assert response.status == 200
+            return await _sse(response)
+
+    texts = [f"replica {i % 2} says {i}" for i in range(20)]
+    results = await asyncio.gather(*(stream(deployment.bridges[i % 2], text) for i, text in enumerate(texts)))
+    for text, events in zip(texts, results, strict=True):
+        assert events[-1][0] == "done"
+        assert events[-1][1]["message"] == text  # each replica got exactly its own events
+
+    async with http.post(f"{deployment.bridges[1].url}/api/chat", json={"agent": "echo", "message": "hi"}) as resp:
+        body = await resp.json()
+    assert resp.status == 200
+    assert body["message"] == "hi"
+
+
+async def test_openai_facade_over_grpc(deployment: Deployment, fake_openai: FakeOpenAI) -> None:
+    async with AsyncOpenAI(base_url=f"{deployment.bridges[0].url}/v1", api_key="unused", max_retries=0) as sdk:
+        completion = await sdk.chat.completions.create(
+            model="assistant", messages=[{"role": "user", "content": "hello"}]
+        )
+        assert completion.choices[0].message.content == "You said: hello"
+        fake_openai.add(FakeReply(content="streamed answer", chunk_size=3))
+        stream = await sdk.chat.completions.create(
+            model="assistant", messages=[{"role": "user", "content": "stream it"}], stream=True
+        )
+        text = "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
+    assert text == "streamed answer"
+
+
+async def test_agent_without_a_worker_is_a_503(deployment: Deployment, http: aiohttp.ClientSession) -> None:
+    started = time.monotonic()
+    async with http.post(f"{deployment.bridges[0].url}/api/chat", json={"agent": "weather", "message": "x"}) as resp:
+        body = await resp.json()
+    assert resp.status == 503
+    assert "no worker serves agent type 'weather'" in json.dumps(body)
+    assert time.monotonic() - started < 2
+
+
+async def test_worker_killed_mid_http_stream(
+    deployment: Deployment, http: aiohttp.ClientSession, fake_openai: FakeOpenAI
+) -> None:
+    bridge = deployment.bridges[0]
+    async with http.post(f"{bridge.url}/api/chat", json={"agent": "echo", "message": "one"}) as response:
+        conversation = (await response.json())["conversation_id"]
+    fake_openai.add(FakeReply(content="word " * 400, chunk_size=5, chunk_delay=0.05))
+    events: list[tuple[str, dict[str, Any]]] = []
+    body = {"agent": "assistant", "message": "long answer"}
+    async with http.post(f"{bridge.url}/api/chat/stream", json=body) as response:
+        async for frame in frames(response):
+            if frame.comment is not None:
+                continue
+            events.append((frame.event or "", frame.json()))
+            if frame.event == "chunk" and len(events) == 2:
+                killed_at = time.monotonic()
+                await deployment.workers["assistant"].kill()
+    assert events[-1][0] == "error"
+    assert time.monotonic() - killed_at < 5
+
+    deployment.workers["assistant"] = await deployment.cluster.start_worker("assistant")
+    deployment.workers["echo"].signal(signal.SIGTERM)
+    assert await deployment.workers["echo"].wait(15) == 0
+    deployment.workers["echo"] = await deployment.cluster.start_worker("echo")
+    again = {"agent": "echo", "message": "two", "conversation_id": conversation}
+    async with http.post(f"{deployment.bridges[1].url}/api/chat/stream", json=again) as response:
+        replay = await _sse(response)
+    message = next(data for name, data in replay if name == "message")
+    assert message["turn"] == 2  # state survived the worker restart, read by another bridge replica
+    async with http.post(f"{bridge.url}/api/chat", json={"agent": "assistant", "message": "ok?"}) as response:
+        assert (await response.json())["message"] == "You said: ok?"
+
+
+async def test_bridges_exit_nonzero_when_the_host_dies_and_zero_on_sigterm(deployment: Deployment) -> None:
+    first, second = deployment.bridges
+    first.proc.signal(signal.SIGTERM)
+    assert await first.proc.wait(30) == 0
+    await deployment.host.kill()
+    assert await second.proc.wait(15) == EXIT_HOST_LOST
+    for worker in deployment.workers.values():
+        assert await worker.wait(15) == EXIT_HOST_LOST

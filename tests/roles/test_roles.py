@@ -1,0 +1,133 @@
+"""The three roles as real processes: chat, streams, errors within bounds, cancellation, signals, health."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Callable
+
+import aiohttp
+import grpc  # type: ignore[import-untyped]
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from agenthost import AgentHost, RuntimeUnavailable
+from tests.cluster import Cluster, free_port, model_env
+from tests.fakes import FakeOpenAI, FakeReply
+
+pytestmark = [pytest.mark.grpc, pytest.mark.slow]
+
+Client = Callable[..., AgentHost]
+
+
+async def test_chat_and_stream_through_host(cluster: Cluster, client: Client) -> None:
+    await cluster.start_host()
+    await cluster.start_worker("echo")
+    async with client() as caller:
+        reply = await caller.chat("echo", "hello there")
+        events = [event async for event in caller.stream("echo", "a b c", conversation_id="c1")]
+    assert reply.content == "hello there"
+    assert [e.kind for e in events] == ["status", "chunk", "chunk", "chunk", "message", "done"]
+    assert [e.seq for e in events] == list(range(6))
+    assert events[-1].data["message"] == "a b c"
+
+
+async def test_unregistered_agent_type_fails_fast(cluster: Cluster, client: Client) -> None:
+    await cluster.start_host()
+    async with client() as caller:
+        started = time.monotonic()
+        with pytest.raises(RuntimeUnavailable, match="no worker serves agent type 'echo'"):
+            await caller.chat("echo", "anyone?")
+        events = [event async for event in caller.stream("echo", "anyone?")]
+    assert time.monotonic() - started < 2
+    assert events[-1].kind == "error"
+    assert events[-1].data["code"] == "unavailable"
+
+
+async def test_callers_request_ids_do_not_collide_at_a_worker(cluster: Cluster, client: Client) -> None:
+    """Two callers' request counters overlap; the host must still route every reply to its caller."""
+    await cluster.start_host()
+    await cluster.start_worker("echo")
+    async with client() as first, client() as second:
+        replies = await asyncio.gather(
+            *(first.chat("echo", f"first {i}") for i in range(60)),
+            *(second.chat("echo", f"second {i}") for i in range(60)),
+        )
+    expected = [f"first {i}" for i in range(60)] + [f"second {i}" for i in range(60)]
+    assert [reply.content for reply in replies] == expected
+
+
+async def test_worker_waits_for_a_late_host(cluster: Cluster, client: Client) -> None:
+    worker = await cluster.start_worker("echo", ready=False)
+    await asyncio.sleep(1.5)
+    await cluster.start_host()
+    await worker.wait_for_log("worker serving agents")
+    assert "not up yet" in worker.text()
+    async with client() as caller:
+        assert (await caller.chat("echo", "late")).content == "late"
+
+
+async def test_worker_gives_up_without_a_host(cluster: Cluster) -> None:
+    worker = await cluster.start_worker("echo", ready=False, env={"AGENTHOST_TIMEOUTS__STARTUP": "1.5"})
+    assert await worker.wait(15) == 2
+    assert "could not reach the gRPC host" in worker.text()
+
+
+async def test_second_worker_for_a_type_is_refused_clearly(cluster: Cluster) -> None:
+    await cluster.start_host()
+    await cluster.start_worker("echo")
+    second = await cluster.start_worker("echo", ready=False)
+    assert await second.wait(15) == 2
+    assert "one worker per agent type" in second.text()
+
+
+async def test_host_health_service_and_sigterm(cluster: Cluster) -> None:
+    host = await cluster.start_host()
+    async with grpc.aio.insecure_channel(cluster.host_address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for service in ("", "agents.AgentRpc"):
+            answer = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert answer.status == health_pb2.HealthCheckResponse.SERVING
+    host.signal(signal.SIGTERM)
+    assert await host.wait(15) == 0
+
+
+async def test_worker_health_endpoints(cluster: Cluster) -> None:
+    await cluster.start_host()
+    port = free_port()
+    await cluster.start_worker("echo", env={"AGENTHOST_RUNTIME__HEALTH_PORT": str(port)})
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+        for path in ("/health", "/ready"):
+            async with http.get(f"http://127.0.0.1:{port}{path}") as response:
+                assert response.status == 200, path
+
+
+async def test_client_leaving_stops_the_remote_model_call(
+    cluster: Cluster, client: Client, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.add(FakeReply(content="word " * 200, chunk_size=5, chunk_delay=0.05))
+    await cluster.start_host()
+    await cluster.start_worker("assistant", env=model_env(fake_openai))
+    async with client() as caller:
+        async for event in caller.stream("assistant", "talk for a while"):
+            if event.kind == "chunk":
+                break  # the client leaves mid-stream
+        async with asyncio.timeout(5):
+            await fake_openai.cancelled_event.wait()
+    assert fake_openai.cancelled == 1
+    assert fake_openai.completed == 0
+
+
+async def test_sigterm_drains_the_turn_in_flight(cluster: Cluster, client: Client, fake_openai: FakeOpenAI) -> None:
+    fake_openai.add(FakeReply(content="slow " * 20, chunk_size=5, chunk_delay=0.05))
+    await cluster.start_host()
+    worker = await cluster.start_worker("assistant", env=model_env(fake_openai))
+    async with client() as caller:
+        turn = asyncio.create_task(caller.chat("assistant", "take your time"))
+        async with asyncio.timeout(5):
+            await fake_openai.started_event.wait()
+        worker.signal(signal.SIGTERM)
+        reply = await asyncio.wait_for(turn, 10)
+    assert reply.content == "slow " * 20
+    assert await worker.wait(15) == 0

@@ -1,0 +1,94 @@
+"""The autogen internals host/_engine.py relies on: these fail loudly if the pinned engine moves them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import autogen_core
+import pytest
+from autogen_core import AgentId, SingleThreadedAgentRuntime, TopicId, TypeSubscription
+from autogen_ext.runtimes.grpc import GrpcWorkerAgentRuntime
+from autogen_ext.runtimes.grpc._worker_runtime_host_servicer import GrpcWorkerAgentRuntimeHostServicer
+
+from agenthost import AgentHost, _engine
+from agenthost.serialization import WIRE_TYPES, register_wire_types
+
+
+def test_pinned_engine_version() -> None:
+    assert autogen_core.__version__ == _engine.ENGINE_VERSION
+
+
+def test_every_runtime_has_the_internals_we_use() -> None:
+    local = SingleThreadedAgentRuntime()
+    worker = GrpcWorkerAgentRuntime("127.0.0.1:1")
+    servicer = GrpcWorkerAgentRuntimeHostServicer()
+    for target in (local, worker, servicer):
+        assert isinstance(_engine.install_bounded_subscriptions(target), _engine.BoundedSubscriptionManager)
+    for runtime in (local, worker):
+        assert _engine.instance_count(runtime) == 0
+        assert _engine.known_agent_types(runtime) == frozenset()
+        assert _engine.missing_serializers(runtime, WIRE_TYPES) == [t.__name__ for t in WIRE_TYPES]
+        register_wire_types(runtime)
+        assert _engine.missing_serializers(runtime, WIRE_TYPES) == []
+    assert callable(local._try_serialize)
+
+
+async def test_bounded_manager_caps_topics_and_collapses_sinks() -> None:
+    manager = _engine.BoundedSubscriptionManager(max_topics=8, collapse_types=["sink"])
+    await manager.add_subscription(TypeSubscription("stream", "sink"))
+    for i in range(100):
+        recipients = await manager.get_subscribed_recipients(TopicId("stream", f"request-{i}"))
+        assert recipients == [AgentId("sink", "sink")]
+    assert manager.cached_topics == 8
+    assert await manager.get_subscribed_recipients(TopicId("other", "x")) == []
+
+
+async def test_eviction_forgets_an_instance(host: AgentHost) -> None:
+    agent_id = AgentId("echo", "c-1")
+    await host.chat("echo", "hi", conversation_id="c-1")
+    instance = _engine.get_instance(host.runtime, agent_id)
+    assert instance is not None
+    assert _engine.evict_instance(host.runtime, agent_id) is instance
+    assert _engine.get_instance(host.runtime, agent_id) is None
+    await host.chat("echo", "hi", conversation_id="c-1")  # a new instance is made on demand
+    assert _engine.get_instance(host.runtime, agent_id) is not instance
+
+
+def test_the_dispatch_yield_we_remove_is_the_only_one() -> None:
+    import inspect
+
+    import autogen_core._single_threaded_agent_runtime as engine
+
+    source = inspect.getsource(engine)
+    assert source.count("asyncio.sleep(0)") == 1
+    assert "asyncio.sleep(0)" in inspect.getsource(SingleThreadedAgentRuntime._process_next)
+    _engine.dispatch_in_batches()
+    _engine.dispatch_in_batches()  # idempotent
+    swapped = vars(engine)["asyncio"]
+    assert isinstance(swapped, _engine._AsyncioDispatchingInBatches)
+    assert swapped.Queue is asyncio.Queue
+
+
+async def test_event_log_records_still_come_when_the_logger_is_on(
+    host: AgentHost, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger=autogen_core.EVENT_LOGGER_NAME):
+        await host.chat("echo", "logged")
+    records = [r.getMessage() for r in caplog.records if r.name == autogen_core.EVENT_LOGGER_NAME]
+    assert len(records) == 4  # send, deliver, respond, deliver: each with its serialized payload
+    assert all('\\"content\\":\\"logged\\"' in record for record in records)
+
+
+def test_the_openai_stream_method_we_replace_is_the_pinned_one() -> None:
+    """``models.openai_client`` replaces ``_create_stream_chunks`` to close the response when a stream ends early."""
+    import hashlib
+    import inspect
+
+    from autogen_ext.models.openai._openai_client import BaseOpenAIChatCompletionClient
+
+    from agenthost.models.openai_client import UsageStreamingOpenAIClient
+
+    upstream = inspect.getsource(BaseOpenAIChatCompletionClient._create_stream_chunks)
+    assert hashlib.sha256(upstream.encode()).hexdigest()[:16] == "3c5bc590390ed89c", "re-check the replacement"
+    assert "_create_stream_chunks" in vars(UsageStreamingOpenAIClient)

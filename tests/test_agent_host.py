@@ -1,0 +1,51 @@
+"""``AgentHost`` for embedding programs: their own agent types next to the hosted ones."""
+
+from __future__ import annotations
+
+from autogen_core import AgentId, CancellationToken, MessageContext, RoutedAgent, rpc
+
+from agenthost import (
+    AgentHost,
+    AgentRegistry,
+    ChatReply,
+    ChatRequest,
+    EventEmitter,
+    HostedAgent,
+)
+from tests.turns import run_turn
+
+
+class Shout(RoutedAgent):
+    """An agent type of the embedding program's own, next to the hosted ones."""
+
+    def __init__(self) -> None:
+        super().__init__("shouts")
+
+    @rpc
+    async def on_request(self, message: ChatRequest, ctx: MessageContext) -> ChatReply:
+        return ChatReply(request_id=message.request_id, content=message.messages[-1].content.upper())
+
+
+async def test_own_agent_types_on_the_runtime(host: AgentHost) -> None:
+    await Shout.register(host.runtime, "shout", Shout)
+    request = host.request("echo", "hey", stream=False)
+    reply = await host.runtime.send_message(request, AgentId("shout", "default"))
+    assert reply.content == "HEY"
+
+
+class Upper(HostedAgent):
+    """A hosted agent of the embedding program's own."""
+
+    async def respond(self, request: ChatRequest, emit: EventEmitter, token: CancellationToken) -> ChatReply:
+        text = request.messages[-1].content.upper()
+        await emit.message(text, self.id.type)
+        return ChatReply(request_id=request.request_id, conversation_id=request.conversation_id, content=text)
+
+
+async def test_an_embedding_program_hosts_its_own_agent_on_a_running_host(host: AgentHost) -> None:
+    await host.add(AgentRegistry().add_hosted("upper", Upper, "Shouts back."))
+    assert (await host.chat("upper", "hey")).content == "HEY"
+    assert (await host.chat("upper", "again", conversation_id="c1")).content == "AGAIN"
+    assert "upper" in [spec.name for spec in host.agents()]
+    events = await run_turn(host, "upper", "streamed")
+    assert [e.kind for e in events] == ["status", "message", "done"]
