@@ -13,13 +13,14 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from .agent_host import AgentHost
 from .errors import ConfigError, HostError
+from .events import MessageData, chunk_of, error_of
 from .messages import StreamEvent
 from .settings import Settings, describe_settings_error
 
@@ -133,15 +134,16 @@ class _Terminal:
         if self.as_json:
             print(json.dumps({"event": event.kind, "seq": event.seq, "data": event.data}), flush=True)
         elif event.kind == "chunk":
-            self._text(str(event.data.get("content", "")))
+            self._text(chunk_of(event)["content"])
         elif event.kind == "message":
             if not self.printed:  # an agent that sends whole messages only
-                self._text(str(event.data.get("content", "")))
+                self._text(cast("MessageData", event.data)["content"])
             self.printed = False
         elif event.kind in ("tool_call", "tool_result"):
             print(f"\n[{event.kind}] {json.dumps(event.data)}", file=sys.stderr, flush=True)
         elif event.kind == "error":
-            print(f"\nerror ({event.data.get('code')}): {event.data.get('message')}", file=sys.stderr)
+            error = error_of(event)
+            print(f"\nerror ({error['code']}): {error['message']}", file=sys.stderr)
 
     def _text(self, text: str) -> None:
         print(text, end="", flush=True)

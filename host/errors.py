@@ -7,9 +7,14 @@ Hierarchy::
     ├── BadRequest                the request itself is invalid              (bad_request)
     ├── ModelNotConfigured        an LLM agent ran with no model backend     (model_not_configured)
     ├── ModelFailed               the model backend failed (a crashed local model process, ...) (model_error)
-    ├── TurnFailed                the agent answered with an error           (its code)
+    ├── TurnFailed                the agent itself failed                    (agent_error)
+    ├── TurnCancelled             the turn was cancelled                     (cancelled)
     ├── TurnTimeout               no answer within the configured timeout    (timeout)
     └── RuntimeUnavailable        the runtime, gRPC host or worker is gone   (unavailable)
+
+Every :data:`~agenthost.messages.ErrorCode` has exactly one exception class here
+(:data:`EXCEPTIONS`) and one HTTP status in the bridge; ``tests/test_structure.py``
+checks that no code is missing from either.
 
 Apart from those, :class:`ConfigError` (a ``ValueError``) says that the settings are
 wrong, in one line naming the setting and the fix; it stops a host from starting.
@@ -24,6 +29,7 @@ from __future__ import annotations
 from .messages import ErrorCode, ErrorInfo
 
 __all__ = [
+    "EXCEPTIONS",
     "AgentNotFound",
     "BadRequest",
     "ConfigError",
@@ -31,6 +37,7 @@ __all__ = [
     "ModelFailed",
     "ModelNotConfigured",
     "RuntimeUnavailable",
+    "TurnCancelled",
     "TurnFailed",
     "TurnTimeout",
 ]
@@ -54,7 +61,7 @@ class HostError(Exception):
 
     @staticmethod
     def from_info(info: ErrorInfo) -> HostError:
-        cls = _BY_CODE.get(info.code, TurnFailed)
+        cls = EXCEPTIONS.get(info.code, TurnFailed)
         error = cls(info.message)
         error.code = info.code
         return error
@@ -80,6 +87,10 @@ class TurnFailed(HostError):
     code: ErrorCode = "agent_error"
 
 
+class TurnCancelled(HostError):
+    code: ErrorCode = "cancelled"
+
+
 class TurnTimeout(HostError):
     code: ErrorCode = "timeout"
 
@@ -88,11 +99,14 @@ class RuntimeUnavailable(HostError):
     code: ErrorCode = "unavailable"
 
 
-_BY_CODE: dict[str, type[HostError]] = {
-    "not_found": AgentNotFound,
+EXCEPTIONS: dict[ErrorCode, type[HostError]] = {
+    "agent_error": TurnFailed,
     "bad_request": BadRequest,
-    "model_not_configured": ModelNotConfigured,
+    "cancelled": TurnCancelled,
     "model_error": ModelFailed,
+    "model_not_configured": ModelNotConfigured,
+    "not_found": AgentNotFound,
     "timeout": TurnTimeout,
     "unavailable": RuntimeUnavailable,
 }
+"""The exception class of each error code."""

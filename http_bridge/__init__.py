@@ -5,13 +5,16 @@ Example:
     >>> serve(Settings())  # what ``agenthost serve`` runs
 """
 
-from .app import create_app, setup_routes
+from .app import create_app
 from .errors import ApiError, error_middleware
+from .routes import ROUTES, Route, setup_routes
 from .server import make_runner, serve
 from .sse import SSEWriter, StreamRegistry
 
 __all__ = [
+    "ROUTES",
     "ApiError",
+    "Route",
     "SSEWriter",
     "StreamRegistry",
     "create_app",

@@ -9,22 +9,23 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from agenthost.agent_host import AgentHost
 from agenthost.settings import Settings
 
-from . import native, openai_api, openapi
 from .auth import auth_middleware, load_api_keys
 from .cors import add_cors_headers, cors_middleware
 from .errors import error_middleware
 from .ids import echo_request_id
-from .keys import API_KEYS, HOST, SETTINGS, STARTED_AT, STREAMS
+from .keys import API_KEYS, HOST, OPENAPI, SETTINGS, STARTED_AT, STREAMS
+from .openapi import openapi_document
+from .routes import setup_routes
 from .sse import StreamRegistry
 
-__all__ = ["ACCESS_LOG_FORMAT", "create_app", "open_host", "setup_routes"]
+__all__ = ["ACCESS_LOG_FORMAT", "create_app", "open_host"]
 
 ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs "%{User-Agent}i" request_id=%{X-Request-ID}o'
 
@@ -47,6 +48,7 @@ def create_app(settings: Settings, *, host: AgentHost | None = None) -> web.Appl
     app[STREAMS] = StreamRegistry()
     app[API_KEYS] = api_keys
     app[STARTED_AT] = int(time.time())
+    app[OPENAPI] = openapi_document()
     app.cleanup_ctx.append(open_host)
     app.on_response_prepare.append(echo_request_id)
     if cors:
@@ -70,23 +72,3 @@ async def open_host(app: web.Application) -> AsyncIterator[None]:
 async def _end_streams(app: web.Application) -> None:
     """``on_shutdown``: in-flight streams finish, or end with an ``error`` event, within the shutdown timeout."""
     await app[STREAMS].drain(app[SETTINGS].http.shutdown_timeout)
-
-
-def setup_routes(app: web.Application) -> None:
-    routes: list[tuple[str, str, Callable[[web.Request], object]]] = [
-        ("GET", "/", native.index),
-        ("GET", "/health", native.health),
-        ("GET", "/ready", native.ready),
-        ("GET", "/api/agents", native.agents),
-        ("POST", "/api/chat", native.chat),
-        ("POST", "/api/chat/stream", native.chat_stream),
-        ("GET", "/v1/models", openai_api.list_models),
-        ("GET", "/v1/models/{model_id}", openai_api.get_model),
-        ("POST", "/v1/chat/completions", openai_api.chat_completions),
-        ("GET", "/openapi.json", openapi.openapi_json),
-        ("GET", "/docs", openapi.docs),
-        ("GET", "/redoc", openapi.redoc),
-        ("GET", "/docs/static/{name}", openapi.asset),
-    ]
-    for method, path, handler in routes:
-        app.router.add_route(method, path, handler)  # type: ignore[arg-type]

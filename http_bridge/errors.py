@@ -15,33 +15,35 @@ elsewhere ``{"status": "error", "error": {"code", "message", "field"}, "request_
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from agenthost.errors import HostError
+from agenthost.events import ErrorData
+from agenthost.messages import ErrorCode
 
 from .ids import request_id
 from .schemas import ErrorBody, ErrorDetail, OpenAIError, OpenAIErrorBody
 
-__all__ = ["ApiError", "error_middleware", "error_response", "from_validation", "is_openai", "openai_error"]
+__all__ = ["STATUS", "ApiError", "error_middleware", "error_response", "from_validation", "is_openai", "openai_error"]
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-_STATUS_BY_CODE: dict[str, int] = {
-    "not_found": 404,
+STATUS: dict[ErrorCode, int] = {
+    "agent_error": 502,
     "bad_request": 400,
+    "cancelled": 503,
+    "model_error": 502,
     "model_not_configured": 503,
+    "not_found": 404,
     "timeout": 504,
     "unavailable": 503,
-    "cancelled": 503,
-    "agent_error": 502,
-    "model_error": 502,
 }
+"""The HTTP status of each error code that crosses the runtime (every one of them)."""
 _OPENAI_TYPES: dict[int, str] = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
 
 
@@ -57,13 +59,12 @@ class ApiError(Exception):
 
     @classmethod
     def from_host(cls, exc: HostError) -> ApiError:
-        return cls(_STATUS_BY_CODE.get(exc.code, 502), exc.code, exc.message)
+        return cls(STATUS.get(exc.code, 502), exc.code, exc.message)
 
     @classmethod
-    def from_event(cls, data: Mapping[str, Any]) -> ApiError:
-        """From the ``data`` of an ``error`` event (or an :class:`ErrorInfo` dumped)."""
-        code = str(data.get("code") or "agent_error")
-        return cls(_STATUS_BY_CODE.get(code, 502), code, str(data.get("message") or "the agent failed"))
+    def from_event(cls, data: ErrorData) -> ApiError:
+        """From the ``data`` of an ``error`` event."""
+        return cls(STATUS.get(data["code"], 502), data["code"], data["message"] or "the agent failed")
 
     @classmethod
     def from_http(cls, exc: web.HTTPException) -> ApiError:

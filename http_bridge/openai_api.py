@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from agenthost.errors import BadRequest, TurnTimeout
+from agenthost.events import DoneData, ErrorData, chunk_of, done_of, error_of
 from agenthost.messages import ChatTurn, ErrorInfo, GenerationOptions, StreamEvent
 
 from .body import read_body
@@ -154,9 +155,8 @@ class _Chunks:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
         return json.dumps({**self._head, "choices": [choice]})
 
-    def usage(self, data: dict[str, Any]) -> str:
-        usage = data.get("usage") or {}
-        info = _usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
+    def usage(self, data: DoneData) -> str:
+        info = _usage(data["usage"]["prompt_tokens"], data["usage"]["completion_tokens"])
         return json.dumps({**self._head, "choices": [], "usage": info.model_dump()})
 
 
@@ -188,14 +188,14 @@ async def _forward(sse: SSEWriter, chunks: _Chunks, item: StreamEvent | ErrorInf
     if item is None:
         await sse.comment()
     elif isinstance(item, ErrorInfo) or item.kind == "error":
-        data = item.model_dump() if isinstance(item, ErrorInfo) else item.data
+        data = ErrorData(code=item.code, message=item.message) if isinstance(item, ErrorInfo) else error_of(item)
         error = openai_error(ApiError.from_event(data))
         await sse.send(json.dumps({"error": error.model_dump()}))
-    elif item.kind == "chunk" and item.data.get("content"):
-        await sse.send(chunks.delta({"content": item.data["content"]}))
+    elif item.kind == "chunk" and (content := chunk_of(item)["content"]):
+        await sse.send(chunks.delta({"content": content}))
     elif item.kind == "done":
-        finish = "length" if item.data.get("finish_reason") == "length" else "stop"
-        await sse.send(chunks.delta({}, finish))
+        done = done_of(item)
+        await sse.send(chunks.delta({}, "length" if done["finish_reason"] == "length" else "stop"))
         if include_usage:
-            await sse.send(chunks.usage(item.data))
+            await sse.send(chunks.usage(done))
         await sse.send("[DONE]")

@@ -26,7 +26,6 @@ __all__ = [
     "OpenAIErrorBody",
     "Readiness",
     "ServiceInfo",
-    "StreamEventData",
     "StreamOptions",
     "UsageInfo",
 ]
@@ -59,18 +58,6 @@ class ChatResponse(BaseModel):
     message: str
     conversation_id: str
     status: Literal["success"] = "success"
-
-
-class StreamEventData(BaseModel):
-    """The JSON ``data:`` of one SSE event of ``/api/chat/stream`` (fields depend on ``event:``)."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    content: str | None = Field(default=None, description="chunk, message: text")
-    message: str | None = Field(default=None, description="done: the whole reply; error: what went wrong")
-    conversation_id: str | None = None
-    code: str | None = Field(default=None, description="error: a stable error code")
-    usage: dict[str, int] | None = Field(default=None, description="done: token usage")
 
 
 class AgentInfo(BaseModel):

@@ -27,6 +27,7 @@ from autogen_agentchat.messages import (
 from autogen_core import CancellationToken
 from autogen_core.model_context import ChatCompletionContext
 
+from ..events import StatusData, ToolCallData, ToolResultData
 from ..messages import ChatReply, ChatRequest, ChatTurn, Usage
 from ..models.scoped import current_scope
 from .ambient import using_models
@@ -120,18 +121,19 @@ class _TurnRun:
             await self._text(item.source, item.content)
         elif isinstance(item, ToolCallRequestEvent):
             for call in item.content:
-                await self._emit.emit(
-                    "tool_call", id=call.id, name=call.name, arguments=call.arguments, source=item.source
-                )
+                data = ToolCallData(id=call.id, name=call.name, arguments=call.arguments, source=item.source)
+                await self._emit.tool_call(data)
         elif isinstance(item, ToolCallExecutionEvent):
             for result in item.content:
-                await self._emit.emit(
-                    "tool_result", id=result.call_id, name=result.name, content=result.content,
-                    is_error=bool(result.is_error), source=item.source,
+                await self._emit.tool_result(
+                    ToolResultData(
+                        id=result.call_id, name=result.name, content=result.content,
+                        is_error=bool(result.is_error), source=item.source,
+                    )
                 )  # fmt: skip
         elif isinstance(item, ThoughtEvent):
             self._end_message()
-            await self._emit.emit("status", status="thinking", content=item.content, source=item.source)
+            await self._emit.status(StatusData(status="thinking", content=item.content, source=item.source))
         elif isinstance(item, BaseChatMessage) and item.source != "user":
             text = item.to_text()
             if not self._streamed and text:
@@ -149,7 +151,7 @@ class _TurnRun:
             prefix += f"**{source}:** "
         self._speaker, self._new_message = source, False
         self._parts.append(prefix + text)
-        await self._emit.emit("chunk", content=prefix + text, source=source)
+        await self._emit.chunk(prefix + text, source)
 
     def _end_message(self) -> None:
         self._new_message = self._new_message or bool(self._parts)

@@ -19,6 +19,7 @@ from typing import Any
 from autogen_core import CancellationToken, MessageContext, RoutedAgent, rpc
 
 from ..errors import HostError
+from ..events import StatusData
 from ..messages import CancelReply, CancelRequest, ChatReply, ChatRequest, ErrorCode, ErrorInfo
 from ..models.provider import ModelProvider
 from ..models.scoped import turn_scope
@@ -107,7 +108,8 @@ class HostedAgent(RoutedAgent):
     async def _turn(self, request: ChatRequest, emit: EventEmitter, token: CancellationToken) -> ChatReply:
         try:
             if emit.enabled:
-                await emit.emit("status", status="started", agent=self.id.type, conversation_id=request.conversation_id)
+                started = StatusData(status="started", agent=self.id.type, conversation_id=request.conversation_id)
+                await emit.status(started)
             with turn_scope(request.options):
                 if request.conversation_id is None:
                     return await self.respond(request, emit, token)

@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestClient
 from openai import AsyncOpenAI
 
 from agenthost import Settings
-from http_bridge import create_app
+from agenthost.http_bridge import create_app
 from tests.fakes import FakeOpenAI, FakeReply, ToolCall
 
 SEED_PLUGINS = Path(__file__).resolve().parents[1] / "core" / "seed_plugins"

@@ -1,0 +1,84 @@
+"""Every HTTP route, in one table: it builds the router (:func:`setup_routes`) and the OpenAPI document.
+
+A route that is not part of the API (the docs pages themselves) says so with ``documented=False``;
+``tests/test_structure.py`` fails if the router and the document ever disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from . import docs, native, openai_api
+from . import schemas as s
+
+__all__ = ["ROUTES", "Route", "setup_routes"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+SSE_NOTE = (
+    "Server-Sent Events: `id:` (seq), `event:` (status, chunk, message, tool_call, tool_result, done, error),"
+    " JSON `data:` (see the `*Data` schemas)."
+)
+OPENAI_SSE_NOTE = '`chat.completion.chunk` frames, then `data: [DONE]`; after an error, a `data: {"error"}` frame.'
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route: how it is served and how the OpenAPI document describes it."""
+
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str = "service"
+    response: type[BaseModel] | None = None  # None: the response is an event stream only
+    body: type[BaseModel] | None = None
+    stream: str | None = None
+    guarded: bool = True
+    errors: tuple[int, ...] = ()
+    documented: bool = True
+
+
+_CHAT_ERRORS = (400, 401, 404, 413, 415, 422, 502, 503, 504)
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/", native.index, "Service info", response=s.ServiceInfo, guarded=False),
+    Route("GET", "/health", native.health, "Liveness", response=s.Health, guarded=False),
+    Route(
+        "GET", "/ready", native.ready, "Readiness: runtime started, agents registered",
+        response=s.Readiness, guarded=False, errors=(503,),
+    ),
+    Route("GET", "/api/agents", native.agents, "The agents and their descriptions", "chat", s.AgentList, errors=(401,)),
+    Route(
+        "POST", "/api/chat", native.chat, "One turn; without conversation_id a conversation starts", "chat",
+        s.ChatResponse, s.ChatBody, errors=_CHAT_ERRORS,
+    ),
+    Route(
+        "POST", "/api/chat/stream", native.chat_stream, "One turn as Server-Sent Events", "chat",
+        None, s.ChatBody, stream=SSE_NOTE, errors=(400, 401, 404, 413, 415, 422),
+    ),
+    Route("GET", "/v1/models", openai_api.list_models, "Agents as models", "openai", s.ModelList, errors=(401,)),
+    Route(
+        "GET", "/v1/models/{model_id}", openai_api.get_model, "One agent as a model", "openai", s.ModelCard,
+        errors=(401, 404),
+    ),
+    Route(
+        "POST", "/v1/chat/completions", openai_api.chat_completions,
+        "Chat completion (stateless; stream=true for SSE chunks)", "openai", s.ChatCompletion,
+        s.ChatCompletionRequest, stream=OPENAI_SSE_NOTE, errors=(400, 401, 404, 413, 415, 502, 503, 504),
+    ),
+    Route("GET", "/openapi.json", docs.openapi_json, "This document", guarded=False, documented=False),
+    Route("GET", "/docs", docs.docs, "Swagger UI", guarded=False, documented=False),
+    Route("GET", "/redoc", docs.redoc, "ReDoc", guarded=False, documented=False),
+    Route("GET", "/docs/static/{name}", docs.asset, "Docs assets", guarded=False, documented=False),
+)  # fmt: skip
+
+
+def setup_routes(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> None:
+    """Add every route of the table to ``app``'s router (aiohttp adds ``HEAD`` to each ``GET``)."""
+    for route in routes:
+        app.router.add_route(route.method, route.path, route.handler)
