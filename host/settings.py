@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NestedSecretsSettingsSource,
@@ -176,6 +176,18 @@ class Settings(BaseSettings):
     timeouts: TimeoutSettings = TimeoutSettings()
     http: HttpSettings = HttpSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    _secrets_path: Path | None = PrivateAttr(default=None)
+
+    def __init__(self, **values: Any) -> None:
+        chosen = values.get("_secrets_dir", self.model_config.get("secrets_dir"))
+        super().__init__(**values)
+        self._secrets_path = Path(chosen) if isinstance(chosen, str | Path) else None
+
+    @property
+    def secrets_path(self) -> Path | None:
+        """The secrets directory these settings were read from (``_secrets_dir=`` or ``AGENTHOST_SECRETS_DIR``)."""
+        return self._secrets_path
 
     @classmethod
     def settings_customise_sources(

@@ -30,14 +30,19 @@ __all__ = ["ACCESS_LOG_FORMAT", "create_app", "open_host"]
 ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs "%{User-Agent}i" request_id=%{X-Request-ID}o'
 
 
-def create_app(settings: Settings, *, host: AgentHost | None = None) -> web.Application:
+def create_app(settings: Settings | None = None, *, host: AgentHost | None = None) -> web.Application:
     """The bridge: native API, OpenAI facade, docs; the host starts and stops with the app.
 
     Args:
-        settings: the configuration (``settings.http`` for the HTTP side).
-        host: an AgentHost to serve; by default one is built (agents registered only on the local runtime).
-            A host that is already started is left to its owner to stop.
+        settings: the configuration; by default the host's, else ``Settings()`` (the environment).
+        host: an AgentHost to serve; by default one is built from ``settings`` (agents registered only on the
+            local runtime). A host that is already started is left to its owner to stop.
+
+    The app and the host share one ``Settings`` object: the bridge reads its settings nowhere else.
     """
+    if host is not None and settings is not None and settings is not host.settings:
+        raise ValueError("create_app: pass the host or settings, not both (the bridge uses the host's settings)")
+    settings = host.settings if host is not None else settings or Settings()
     api_keys = load_api_keys(settings)
     cors = bool(settings.http.cors_origins)
     # Only what is configured sits on the hot path: each middleware is a layer every request crosses.

@@ -8,7 +8,6 @@ Kubernetes secret volumes, from a file ``api_keys`` (one key per line) in the se
 from __future__ import annotations
 
 import hmac
-from pathlib import Path
 
 from aiohttp import web
 
@@ -26,9 +25,9 @@ KEYS_FILE = "api_keys"
 def load_api_keys(settings: Settings) -> frozenset[str]:
     """Every accepted key: from the settings and from ``<secrets_dir>/api_keys``."""
     keys = {key.get_secret_value() for key in settings.http.api_keys}
-    secrets_dir = settings.model_config.get("secrets_dir")
-    if isinstance(secrets_dir, str | Path) and (Path(secrets_dir) / KEYS_FILE).is_file():
-        lines = (Path(secrets_dir) / KEYS_FILE).read_text(encoding="utf-8").splitlines()
+    secrets_dir = settings.secrets_path
+    if secrets_dir is not None and (secrets_dir / KEYS_FILE).is_file():
+        lines = (secrets_dir / KEYS_FILE).read_text(encoding="utf-8").splitlines()
         keys.update(line.strip() for line in lines if line.strip() and not line.startswith("#"))
     return frozenset(key for key in keys if key)
 

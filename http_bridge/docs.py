@@ -1,14 +1,12 @@
-"""The API docs pages, served offline: ``/openapi.json``, Swagger UI at ``/docs``, ReDoc at ``/redoc``.
+"""The API docs pages, served offline: ``/openapi.json`` and Swagger UI at ``/docs`` (``/redoc`` redirects there).
 
-Assets come from PyPI packages, never a CDN: Swagger UI 5 from ``swagger-ui-bundle-v2`` (module
-``swagger_ui_bundle``), ReDoc's ``redoc.standalone.js`` from ``mkdocs-redoc-tag``.
+Swagger UI 5 comes from the PyPI package ``swagger-ui-bundle-v2`` (module ``swagger_ui_bundle``), never a CDN.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
-from importlib import resources
 from pathlib import Path
 
 from aiohttp import web
@@ -26,8 +24,6 @@ _SWAGGER = """<!doctype html><html><head><meta charset="utf-8"><title>agenthost:
 <link rel="stylesheet" href="/docs/static/swagger-ui.css"></head><body><div id="swagger-ui"></div>
 <script src="/docs/static/swagger-ui-bundle.js"></script>
 <script>window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});</script></body></html>"""
-_REDOC = """<!doctype html><html><head><meta charset="utf-8"><title>agenthost: ReDoc</title></head>
-<body><redoc spec-url="/openapi.json"></redoc><script src="/docs/static/redoc.standalone.js"></script></body></html>"""
 
 
 async def docs(request: web.Request) -> web.Response:
@@ -35,15 +31,14 @@ async def docs(request: web.Request) -> web.Response:
 
 
 async def redoc(request: web.Request) -> web.Response:
-    return web.Response(text=_REDOC, content_type="text/html")
+    """ReDoc was served here up to 0.1; its only offline source was a MkDocs plugin. Swagger UI shows the same."""
+    raise web.HTTPPermanentRedirect("/docs")
 
 
 @functools.cache
 def _assets() -> dict[str, Path]:
     swagger = Path(importlib.import_module("swagger_ui_bundle").swagger_ui_path)
-    redoc_js = Path(str(resources.files("mkdocs_redoc_tag") / "redoc" / "javascripts" / "redoc.standalone.js"))
-    names = ("swagger-ui-bundle.js", "swagger-ui.css")
-    return {**{name: swagger / name for name in names}, "redoc.standalone.js": redoc_js}
+    return {name: swagger / name for name in ("swagger-ui-bundle.js", "swagger-ui.css")}
 
 
 async def asset(request: web.Request) -> web.FileResponse:

@@ -84,7 +84,7 @@ async def chat_stream(request: web.Request) -> web.StreamResponse:
     turn = agent_host.request(agent, body.message, conversation_id, stream=True)  # 404 / 400 before any byte
     sse = SSEWriter(request)
     keepalive = request.app[SETTINGS].http.keepalive_interval
-    cancel_timeout = agent_host.settings.timeouts.cancel
+    cancel_timeout = request.app[SETTINGS].timeouts.cancel
     async with request.app[STREAMS].open(agent_host.stream_request(turn), cancel_timeout) as channel:
         try:
             await sse.prepare({"X-Conversation-ID": conversation_id})

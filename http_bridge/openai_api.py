@@ -111,7 +111,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     turns = _turns(request, body.messages)
     if body.stream:
         return await _stream(request, body, turns)
-    timeouts = agent_host.settings.timeouts
+    timeouts = request.app[SETTINGS].timeouts
     try:
         async with asyncio.timeout(timeouts.request + timeouts.cancel):
             reply = await agent_host.chat(body.model, turns, options=_options(body))
@@ -170,7 +170,7 @@ async def _stream(request: web.Request, body: ChatCompletionRequest, turns: list
     include_usage = body.stream_options is not None and body.stream_options.include_usage
     keepalive = request.app[SETTINGS].http.keepalive_interval
     async with request.app[STREAMS].open(
-        agent_host.stream_request(turn), agent_host.settings.timeouts.cancel
+        agent_host.stream_request(turn), request.app[SETTINGS].timeouts.cancel
     ) as channel:
         try:
             await sse.prepare()

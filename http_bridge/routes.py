@@ -73,7 +73,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("GET", "/openapi.json", docs.openapi_json, "This document", guarded=False, documented=False),
     Route("GET", "/docs", docs.docs, "Swagger UI", guarded=False, documented=False),
-    Route("GET", "/redoc", docs.redoc, "ReDoc", guarded=False, documented=False),
+    Route("GET", "/redoc", docs.redoc, "Redirects to /docs", guarded=False, documented=False),
     Route("GET", "/docs/static/{name}", docs.asset, "Docs assets", guarded=False, documented=False),
 )  # fmt: skip
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from agenthost import Settings
+from agenthost import ModelNotConfigured, Settings
+from agenthost.http_bridge.auth import load_api_keys
 from agenthost.models.provider import ModelProvider, resolve_provider
 from agenthost.models.scoped import ScopedModelClient
 
@@ -44,16 +46,19 @@ def test_own_key_wins_over_openai_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_secrets_directory(tmp_path: Path) -> None:
     (tmp_path / "agenthost_model__api_key").write_text("sk-from-secret-volume")
+    (tmp_path / "api_keys").write_text("# bearer keys, one per line\nk-from-file\n")
     settings = Settings(_secrets_dir=tmp_path)
     assert settings.model.api_key is not None
     assert settings.model.api_key.get_secret_value() == "sk-from-secret-volume"
+    assert settings.secrets_path == tmp_path  # _secrets_dir= reaches the HTTP keys file too
+    assert load_api_keys(settings) == frozenset({"k-from-file"})
 
 
 def test_settings_are_frozen_and_validated() -> None:
     settings = Settings()
-    with pytest.raises(ValueError, match="frozen"):
+    with pytest.raises(ValidationError, match="frozen"):
         settings.default_agent = "x"  # type: ignore[misc]
-    with pytest.raises(ValueError, match="port"):
+    with pytest.raises(ValidationError, match="port"):
         Settings(http={"port": 70000})
 
 
@@ -73,5 +78,5 @@ def test_component_config_backend(tmp_path: Path) -> None:
 def test_no_backend_names_the_setting() -> None:
     provider = ModelProvider(Settings(model={"provider": "none"}).model)
     assert not provider.configured
-    with pytest.raises(Exception, match="AGENTHOST_MODEL__BASE_URL"):
+    with pytest.raises(ModelNotConfigured, match="AGENTHOST_MODEL__BASE_URL"):
         provider.get()

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from autogen_core import CancellationToken
 from autogen_core.models import CreateResult, LLMMessage
 from autogen_core.tools import Tool, ToolSchema
 from autogen_ext.models.openai import OpenAIChatCompletionClient
-from openai import AsyncStream, omit
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionToolParam
 from pydantic import BaseModel
+
+from .. import _engine
 
 __all__ = ["UsageStreamingOpenAIClient"]
 
@@ -28,8 +28,8 @@ class UsageStreamingOpenAIClient(OpenAIChatCompletionClient):
       consumer stopped reading) closes its HTTP response at once. Upstream leaves
       it open until garbage collection, so the backend keeps generating for a
       client that left and the socket stays in use (``_create_stream_chunks``
-      below replaces the engine's; ``tests/host/test_engine.py`` pins the original
-      by a hash of its source).
+      is :func:`agenthost._engine.openai.stream_chunks`; the original is pinned by
+      a hash of its source).
     """
 
     def create_stream(
@@ -57,30 +57,11 @@ class UsageStreamingOpenAIClient(OpenAIChatCompletionClient):
             include_usage=include_usage,
         )
 
-    async def _create_stream_chunks(
+    def _create_stream_chunks(
         self,
         tool_params: list[ChatCompletionToolParam],
         oai_messages: list[ChatCompletionMessageParam],
         create_args: dict[str, Any],
         cancellation_token: CancellationToken | None,
     ) -> AsyncGenerator[ChatCompletionChunk, None]:
-        stream_future = asyncio.ensure_future(
-            self._client.chat.completions.create(
-                messages=oai_messages, stream=True, tools=tool_params or omit, **create_args
-            )
-        )
-        if cancellation_token is not None:
-            cancellation_token.link_future(stream_future)
-        stream = cast("AsyncStream[ChatCompletionChunk]", await stream_future)
-        try:
-            while True:
-                chunk_future = asyncio.ensure_future(anext(stream))
-                if cancellation_token is not None:
-                    cancellation_token.link_future(chunk_future)
-                try:
-                    chunk = await chunk_future
-                except StopAsyncIteration:
-                    return
-                yield chunk
-        finally:
-            await stream.close()  # the backend sees the disconnect and stops generating
+        return _engine.openai.stream_chunks(self, tool_params, oai_messages, create_args, cancellation_token)

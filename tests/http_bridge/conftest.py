@@ -9,7 +9,6 @@ AutoGen's gRPC runtime (``grpc``), where a real host process and a real worker p
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
@@ -19,7 +18,7 @@ from openai import AsyncOpenAI
 
 from agenthost import Settings
 from agenthost.http_bridge import create_app
-from tests.cluster import Cluster, base_env
+from tests.cluster import Cluster
 from tests.fakes import FakeOpenAI
 
 RUNTIMES = ("local", pytest.param("grpc", marks=pytest.mark.grpc))
@@ -38,16 +37,12 @@ def runtime(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def grpc_cluster(runtime: str, tmp_path: Path) -> AsyncIterator[Cluster | None]:
+def grpc_cluster(runtime: str, request: pytest.FixtureRequest) -> Cluster | None:
     """Host and worker processes for the ``grpc`` runtime (``None`` on the local one)."""
     if runtime != "grpc":
-        yield None
-        return
-    cluster = Cluster(tmp_path, base_env(tmp_path))
-    try:
-        yield cluster
-    finally:
-        await cluster.close()
+        return None
+    cluster: Cluster = request.getfixturevalue("cluster")
+    return cluster
 
 
 @pytest.fixture

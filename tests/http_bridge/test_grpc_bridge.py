@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -103,12 +102,10 @@ async def test_openai_facade_over_grpc(deployment: Deployment, fake_openai: Fake
 
 
 async def test_agent_without_a_worker_is_a_503(deployment: Deployment, http: aiohttp.ClientSession) -> None:
-    started = time.monotonic()
     async with http.post(f"{deployment.bridges[0].url}/api/chat", json={"agent": "weather", "message": "x"}) as resp:
         body = await resp.json()
-    assert resp.status == 503
+    assert resp.status == 503  # at once: waiting out the request timeout would have been a 504
     assert "no worker serves agent type 'weather'" in json.dumps(body)
-    assert time.monotonic() - started < 2
 
 
 async def test_worker_killed_mid_http_stream(
@@ -126,10 +123,9 @@ async def test_worker_killed_mid_http_stream(
                 continue
             events.append((frame.event or "", frame.json()))
             if frame.event == "chunk" and len(events) == 2:
-                killed_at = time.monotonic()
                 await deployment.workers["assistant"].kill()
     assert events[-1][0] == "error"
-    assert time.monotonic() - killed_at < 5
+    assert events[-1][1]["code"] == "unavailable"  # the worker's loss, not the request timeout
 
     deployment.workers["assistant"] = await deployment.cluster.start_worker("assistant")
     deployment.workers["echo"].signal(signal.SIGTERM)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ from aiohttp.test_utils import TestServer
 
 from agenthost import Settings
 from agenthost.http_bridge.keys import HOST
+from tests.cluster import free_port
 from tests.fakes import FakeOpenAI, FakeReply
 
 from .sse_client import frames
@@ -48,14 +48,8 @@ async def test_shutdown_ends_open_streams_with_an_error_event(
     await asyncio.wait_for(fake_openai.cancelled_event.wait(), 5)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_serve_stops_on_sigterm_with_exit_code_0() -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "AGENTHOST_MODEL__PROVIDER": "none", "AGENTHOST_ENTRY_POINTS": "false"}
     process = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 
 import pytest
@@ -41,17 +40,16 @@ async def test_worker_killed_mid_stream(
         assert [await _echo_turn(caller, "c1") for _ in range(2)] == [1, 2]
 
         events: list[StreamEvent] = []
-        started = 0.0
+        killed = False
         async with asyncio.timeout(15):
             async for event in caller.stream("assistant", "a long answer, please"):
                 events.append(event)
-                if event.kind == "chunk" and not started:
-                    started = time.monotonic()
+                if event.kind == "chunk" and not killed:
+                    killed = True
                     await worker.kill()  # kill -9, mid-stream
         assert events[-1].kind == "error"
-        assert events[-1].data["code"] == "unavailable"
+        assert events[-1].data["code"] == "unavailable"  # the worker's loss, not the 10 s request timeout
         assert "disconnected" in events[-1].data["message"]
-        assert time.monotonic() - started < 5  # well within the 10 s request timeout
 
         await cluster.start_worker("echo,assistant", env=env)
         assert await _echo_turn(caller, "c1") == 3  # the new worker loaded the state from Redis

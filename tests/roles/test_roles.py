@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 from collections.abc import Callable
 
 import aiohttp
@@ -35,12 +34,10 @@ async def test_chat_and_stream_through_host(cluster: Cluster, client: Client) ->
 
 async def test_unregistered_agent_type_fails_fast(cluster: Cluster, client: Client) -> None:
     await cluster.start_host()
-    async with client() as caller:
-        started = time.monotonic()
+    async with client(timeouts={"request": 120}) as caller, asyncio.timeout(30):  # a hang would take 120 s
         with pytest.raises(RuntimeUnavailable, match="no worker serves agent type 'echo'"):
             await caller.chat("echo", "anyone?")
         events = [event async for event in caller.stream("echo", "anyone?")]
-    assert time.monotonic() - started < 2
     assert events[-1].kind == "error"
     assert events[-1].data["code"] == "unavailable"
 

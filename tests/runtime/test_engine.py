@@ -66,7 +66,7 @@ def test_the_dispatch_yield_we_remove_is_the_only_one() -> None:
     _engine.dispatch_in_batches()
     _engine.dispatch_in_batches()  # idempotent
     swapped = vars(engine)["asyncio"]
-    assert isinstance(swapped, _engine._AsyncioDispatchingInBatches)
+    assert isinstance(swapped, _engine.local._AsyncioDispatchingInBatches)
     assert swapped.Queue is asyncio.Queue
 
 
@@ -80,15 +80,15 @@ async def test_event_log_records_still_come_when_the_logger_is_on(
     assert all('\\"content\\":\\"logged\\"' in record for record in records)
 
 
-def test_the_openai_stream_method_we_replace_is_the_pinned_one() -> None:
-    """``models.openai_client`` replaces ``_create_stream_chunks`` to close the response when a stream ends early."""
-    import hashlib
-    import inspect
-
-    from autogen_ext.models.openai._openai_client import BaseOpenAIChatCompletionClient
-
+def test_every_forked_or_wrapped_engine_function_is_unchanged() -> None:
+    """An engine change fails here first: re-read each named function against its patch, then re-pin."""
+    assert _engine.pins.changed() == {}
     from agenthost.models.openai_client import UsageStreamingOpenAIClient
 
-    upstream = inspect.getsource(BaseOpenAIChatCompletionClient._create_stream_chunks)
-    assert hashlib.sha256(upstream.encode()).hexdigest()[:16] == "3c5bc590390ed89c", "re-check the replacement"
     assert "_create_stream_chunks" in vars(UsageStreamingOpenAIClient)
+
+
+def test_a_changed_source_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    name = next(iter(_engine.pins.PINS))
+    monkeypatch.setitem(_engine.pins.PINS, name, "0" * 16)
+    assert list(_engine.pins.changed()) == [name]

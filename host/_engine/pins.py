@@ -1,0 +1,68 @@
+"""Every upstream function or class an engine patch forks, wraps or relies on, pinned by a hash of its source.
+
+If the engine changes any of them (a new autogen release, even a patch one), the
+test that compares these hashes fails and names what to re-read before the new
+version is pinned. :func:`changed` lists the pins whose source no longer matches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+
+__all__ = ["PINS", "changed", "source_hash"]
+
+_CORE = "autogen_core._single_threaded_agent_runtime.SingleThreadedAgentRuntime"
+_WORKER = "autogen_ext.runtimes.grpc._worker_runtime"
+_SERVICER = "autogen_ext.runtimes.grpc._worker_runtime_host_servicer.GrpcWorkerAgentRuntimeHostServicer"
+
+PINS: dict[str, str] = {
+    # subscriptions.BoundedSubscriptionManager subclasses it and relies on _subscriptions
+    "autogen_core._runtime_impl_helpers.SubscriptionManager": "6f8d197954318aee",
+    # local.dispatch_in_batches: the one asyncio.sleep(0) and the MessageEvent records of the dispatch loop
+    f"{_CORE}._process_next": "5052e05f41399576",
+    f"{_CORE}._process_send": "8486a78fe07f93ef",
+    f"{_CORE}._process_publish": "e85d67a90f534bf5",
+    f"{_CORE}._process_response": "c1ee4b3e00ef6ded",
+    # local.untraced / serialize_only_when_logged / evict_instance: attribute names set in __init__
+    f"{_CORE}.__init__": "f2c60792afd083af",
+    f"{_CORE}._try_serialize": "7fbddadea4f8681e",
+    f"{_CORE}._create_otel_attributes": "1763d158669abce5",
+    f"{_CORE}._get_agent": "40a33e2933368f88",
+    # grpc_worker: the host connection, pending requests, background tasks, _process_request (wrapped)
+    f"{_WORKER}.GrpcWorkerAgentRuntime.__init__": "aa121ee2623acd3f",
+    f"{_WORKER}.GrpcWorkerAgentRuntime._process_request": "da0fddce7e5ed210",
+    f"{_WORKER}.GrpcWorkerAgentRuntime.stop": "6aecddd4a62345d0",
+    f"{_WORKER}.HostConnection": "3ff55a20d2cf809e",
+    # grpc_host: _process_request replaced, the servicer's state relied on
+    _SERVICER: "224fb19c22ea99e3",
+    "autogen_ext.runtimes.grpc._worker_runtime_host.GrpcWorkerAgentRuntimeHost.__init__": "4d2e9c50de1e1445",
+    # openai.stream_chunks replaces it
+    "autogen_ext.models.openai._openai_client.BaseOpenAIChatCompletionClient._create_stream_chunks": "3c5bc590390ed89c",
+}
+"""Dotted path of each pinned object -> the first 16 hex digits of the SHA-256 of its source."""
+
+
+def _resolve(dotted: str) -> object:
+    parts = dotted.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        try:
+            target: object = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for name in parts[split:]:
+            target = getattr(target, name)
+        return target
+    raise ImportError(dotted)
+
+
+def source_hash(dotted: str) -> str:
+    """The hash of the object's current source."""
+    return hashlib.sha256(inspect.getsource(_resolve(dotted)).encode()).hexdigest()[:16]  # type: ignore[arg-type]
+
+
+def changed() -> dict[str, str]:
+    """The pins whose source changed: dotted path -> the hash it has now."""
+    current = {name: source_hash(name) for name in PINS}
+    return {name: digest for name, digest in current.items() if digest != PINS[name]}
