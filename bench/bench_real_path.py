@@ -47,6 +47,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -744,6 +745,9 @@ class Options:
 async def main(options: Options) -> None:
     logdir = Path(tempfile.mkdtemp(prefix="bench-real-path-"))
     procs, ok = Processes(logdir), False
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)  # like Ctrl-C: clean up, then exit
     print(f"real path benchmark: {machine_line()}")
     try:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
@@ -785,5 +789,5 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
 if __name__ == "__main__":
     try:
         asyncio.run(main(parse_options()))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         sys.exit(130)
