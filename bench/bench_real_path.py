@@ -559,7 +559,8 @@ class Bench:
 
     async def run_case(self, case: Case) -> list[Result]:
         await self.configure(case.shape)
-        print(f"\ncase {case.number}: {case.title}  ({self.warmup:g} s warm-up, {self.seconds:g} s measured)")
+        timing = f"{self.warmup:g} s warm-up, {self.seconds:g} s measured, load {os.getloadavg()[0]:.1f}"
+        print(f"\ncase {case.number}: {case.title}  ({timing})")
         print(HEADER, flush=True)
         results: list[Result] = []
         for target in self.targets:
@@ -748,6 +749,7 @@ async def main(options: Options) -> None:
     task = asyncio.current_task()
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)  # like Ctrl-C: clean up, then exit
+    started = time.perf_counter()
     print(f"real path benchmark: {machine_line()}")
     try:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
@@ -761,7 +763,8 @@ async def main(options: Options) -> None:
                 print_summary(results)
             if options.profile:
                 await profile_streaming(bench, bench.targets[1])
-        print(f"\nload average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(f"\nload average at the end: {load}; the run took {time.perf_counter() - started:.0f} s")
         ok = True
     finally:
         await procs.stop()
