@@ -701,7 +701,7 @@ async def profile_streaming(bench: Bench, target: Target, seconds: int = 10) -> 
     head += f" ({len(outcome.latencies) / outcome.wall:.0f} req/s while sampled)"
     lines = [head, *summarize_profile(folded.read_text())]
     (NOTES / "profile-streaming.txt").write_text("\n".join(lines) + "\n")
-    print("\n" + "\n".join(lines[:40]) + f"\n(folded stacks: {folded}; summary: {NOTES / 'profile-streaming.txt'})")
+    print("\n" + "\n".join(lines) + f"\n(folded stacks: {folded}; summary: {NOTES / 'profile-streaming.txt'})")
 
 
 # --- main ------------------------------------------------------------------------------------------
