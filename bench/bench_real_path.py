@@ -64,8 +64,8 @@ import aiohttp
 
 from .fake_backend import Shape, expected_content
 
-# The agenthost entry point; the only place that names it (``agenthost.cli`` after the rename).
-SERVER_MODULE = "host.cli"
+# The agenthost entry point; the only place that names it.
+SERVER_MODULE = "agenthost.cli"
 
 
 def agenthost_command(*args: str) -> list[str]:
