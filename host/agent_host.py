@@ -28,10 +28,10 @@ from .core.hosted import STATELESS_KEY, AgentDeps
 from .core.instances import InstanceTracker
 from .core.plugins import PluginFailure, load_plugins
 from .core.registry import AgentRegistry, AgentSpec, instance_factory
-from .core.streams import RequestStream, StreamRouter, StreamSink
 from .errors import AgentNotFound, BadRequest, HostError, RuntimeUnavailable, TurnTimeout
 from .messages import CancelRequest, ChatReply, ChatRequest, ChatTurn, ErrorInfo, GenerationOptions, StreamEvent
 from .models.provider import ModelProvider
+from .runs import Run, RunRegistry, StreamRouter, StreamSink
 from .runtime import open_runtime
 from .settings import Settings
 from .state import StateStore, open_state_store
@@ -66,6 +66,7 @@ class AgentHost:
         self._load_plugins = registry is None
         self._register_agents = register_agents
         self._router = StreamRouter()
+        self.runs = RunRegistry(self.settings.runs.keep_seconds, self.settings.runs.max_kept)
         replica = self.settings.runtime.replica_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.stream_type = f"agenthost.stream.{replica}"
         self._sink_type = f"agenthost.sink.{replica}"
@@ -78,6 +79,7 @@ class AgentHost:
         self.deadlines = Deadlines()
         self._stateless_ids: dict[str, AgentId] = {}
         self._deps: AgentDeps | None = None
+        self._stopping = False
 
     # -- life -----------------------------------------------------------------------------------
 
@@ -140,6 +142,10 @@ class AgentHost:
         self._runtime = None
 
     async def _drain(self) -> None:
+        self._stopping = True
+        for run in self.runs.live():
+            if run.task is not None:
+                run.task.cancel()
         for task in list(self._inflight):
             task.cancel()
         if self._inflight:
@@ -206,26 +212,74 @@ class AgentHost:
 
     async def stream_request(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """Like :meth:`stream`, for a request built with :meth:`request`."""
-        stream = self._router.open(request.request_id)
-        token = CancellationToken()
-        sender = asyncio.create_task(self._send_for_stream(request, token, stream))
-        finished = False
+        run = self.start_run(request)
         try:
-            async with asyncio.timeout(self.settings.timeouts.request + self.settings.timeouts.cancel):
-                while not finished:
-                    event = await stream.next()
-                    finished = event.terminal
-                    yield event
-        except TimeoutError:
-            finished = True
-            yield stream.failure(ErrorInfo(code="timeout", message=self._timeout_message()))
+            async for event in self.follow(run):
+                yield event
         finally:
-            self._router.close(request.request_id)
-            if not finished:
-                sender.cancel()
-                await self._cancel(request, token)
-            elif not sender.done():
-                sender.cancel()
+            if not run.ended:
+                await self.cancel_run(run)
+
+    def start_run(self, request: ChatRequest, *, owner: str | None = None) -> Run:
+        """Start the turn ``request`` as a run: it goes on by itself until it ends, whoever reads it.
+
+        The run's events are appended to its log as they arrive; read them with
+        :meth:`follow` (from any position), stop it with :meth:`cancel_run`. Its id is
+        ``run_<request id>``.
+        """
+        run = Run(f"run_{request.request_id}", request, owner, self.settings.runs.max_events)
+        self.runs.add(run)
+        self._router.open(run)
+        run.task = asyncio.create_task(self._drive(run), name=f"agenthost-{run.run_id}")
+        return run
+
+    async def follow(self, run: Run, after: int = -1) -> AsyncIterator[StreamEvent]:
+        """The run's events with ``seq > after``, live until its terminal event.
+
+        Events no longer kept are skipped: when resuming, ``run.read(after).lost`` says so first.
+        """
+        while True:
+            for event in run.read(after).events:
+                after = event.seq
+                yield event
+                if event.terminal:
+                    return
+            if run.ended and after + 1 >= run.next_seq:
+                return
+            await run.wait(after, self.settings.timeouts.request)
+
+    async def cancel_run(self, run: Run) -> None:
+        """Stop the run (the model call stops); its log ends with a ``cancelled`` error. Idempotent."""
+        task = run.task
+        if task is None or task.done():
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait({task}, timeout=self.settings.timeouts.cancel)
+
+    async def _drive(self, run: Run) -> None:
+        """Send the run's request and make sure its log ends, whatever happens."""
+        token = CancellationToken()
+        try:
+            reply = await self._call(run.request, token)
+        except HostError as exc:
+            run.fail(exc.info())
+        except asyncio.CancelledError:
+            stopping = self._runtime is None or self._stopping
+            reason = "the host is stopping" if stopping else "the run was cancelled"
+            run.fail(ErrorInfo(code="unavailable" if stopping else "cancelled", message=reason))
+        else:
+            # The reply can come before the events (gRPC): give them a bounded while, then end from the reply.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.timeouts.cancel):
+                    while not run.ended:
+                        await run.wait(run.next_seq - 1, self.settings.timeouts.cancel)
+            run.finish(reply)
+        finally:
+            if not run.ended:
+                run.fail(ErrorInfo(code="unavailable", message="the run ended without a result"))
+            self._router.close(run.request.request_id)
+            self.runs.ended(run)
 
     def request(
         self,
@@ -250,21 +304,6 @@ class AgentHost:
             reply_topic_type=self.stream_type if stream else "",
             options=options,
         )
-
-    async def _send_for_stream(self, request: ChatRequest, token: CancellationToken, stream: RequestStream) -> None:
-        try:
-            reply = await self._call(request, token)
-        except HostError as exc:
-            stream.fail(exc.info())
-            return
-        except asyncio.CancelledError:
-            stream.fail(ErrorInfo(code="unavailable", message="the host is stopping"))
-            raise
-        # The reply can come before the events (gRPC): give them a bounded while, then end from the reply.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.settings.timeouts.cancel):
-                await stream.wait_closed()
-        stream.finish_from(reply)
 
     async def _call(self, request: ChatRequest, token: CancellationToken) -> ChatReply:
         runtime = self.runtime

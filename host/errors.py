@@ -9,6 +9,8 @@ Hierarchy::
     ├── ModelFailed               the model backend failed (a crashed local model process, ...) (model_error)
     ├── TurnFailed                the agent itself failed                    (agent_error)
     ├── TurnCancelled             the turn was cancelled                     (cancelled)
+    ├── TurnLimitExceeded         the turn produced more than the limits allow (limit_exceeded)
+    ├── EventsLost                a resumed stream asked for events no longer kept (events_lost)
     ├── TurnTimeout               no answer within the configured timeout    (timeout)
     └── RuntimeUnavailable        the runtime, gRPC host or worker is gone   (unavailable)
 
@@ -33,12 +35,14 @@ __all__ = [
     "AgentNotFound",
     "BadRequest",
     "ConfigError",
+    "EventsLost",
     "HostError",
     "ModelFailed",
     "ModelNotConfigured",
     "RuntimeUnavailable",
     "TurnCancelled",
     "TurnFailed",
+    "TurnLimitExceeded",
     "TurnTimeout",
 ]
 
@@ -91,6 +95,14 @@ class TurnCancelled(HostError):
     code: ErrorCode = "cancelled"
 
 
+class EventsLost(HostError):
+    code: ErrorCode = "events_lost"
+
+
+class TurnLimitExceeded(HostError):
+    code: ErrorCode = "limit_exceeded"
+
+
 class TurnTimeout(HostError):
     code: ErrorCode = "timeout"
 
@@ -103,6 +115,8 @@ EXCEPTIONS: dict[ErrorCode, type[HostError]] = {
     "agent_error": TurnFailed,
     "bad_request": BadRequest,
     "cancelled": TurnCancelled,
+    "events_lost": EventsLost,
+    "limit_exceeded": TurnLimitExceeded,
     "model_error": ModelFailed,
     "model_not_configured": ModelNotConfigured,
     "not_found": AgentNotFound,

@@ -37,6 +37,8 @@ ErrorCode = Literal[
     "agent_error",
     "bad_request",
     "cancelled",
+    "events_lost",
+    "limit_exceeded",
     "model_error",
     "model_not_configured",
     "not_found",

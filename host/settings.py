@@ -28,11 +28,14 @@ from pydantic_settings import (
 
 __all__ = [
     "HttpSettings",
+    "LimitSettings",
     "ModelCapabilities",
     "ModelSettings",
+    "RunSettings",
     "RuntimeSettings",
     "Settings",
     "StateSettings",
+    "StreamSettings",
     "TimeoutSettings",
     "describe_settings_error",
 ]
@@ -107,6 +110,48 @@ class TimeoutSettings(BaseModel):
     instance_idle: float = Field(default=600.0, gt=0, description="Idle conversation instances are evicted after.")
 
 
+class LimitSettings(BaseModel):
+    """What one turn may produce; a turn over a limit ends with an ``error`` event (``limit_exceeded``)."""
+
+    model_config = _FROZEN
+
+    max_events: int = Field(default=20_000, gt=0, description="Events one turn may publish.")
+    max_bytes: int = Field(default=8 * 1024 * 1024, gt=0, description="Characters of text one turn may produce.")
+
+
+class StreamSettings(BaseModel):
+    """How a turn's events travel."""
+
+    model_config = _FROZEN
+
+    coalesce_ms: float | None = Field(
+        default=None,
+        ge=0,
+        description="Chunks within this window go out as one event (the first never waits). "
+        "Default: one pass of the event loop on the embedded runtime, 25 ms over gRPC.",
+    )
+
+    def window(self, mode: str) -> float:
+        """The coalescing window in seconds for runtime ``mode``."""
+        if self.coalesce_ms is not None:
+            return self.coalesce_ms / 1000
+        return 0.025 if mode == "grpc" else 0.0
+
+
+class RunSettings(BaseModel):
+    """Runs: every turn's event log, kept so a client can resume, poll or cancel it."""
+
+    model_config = _FROZEN
+
+    keep_seconds: float = Field(default=600.0, gt=0, description="How long a run's log is kept after it ends.")
+    max_kept: int = Field(default=10_000, gt=0, description="Ended runs kept at most (oldest forgotten first).")
+    max_events: int = Field(default=10_000, gt=0, description="Events of one run's log kept for resuming.")
+    store: Literal["memory", "redis"] = Field(
+        default="memory", description="redis: any bridge replica can resume, poll or cancel any run."
+    )
+    redis_url: SecretStr | None = Field(default=None, description="Default: the state store's Redis URL.")
+
+
 class RuntimeSettings(BaseModel):
     """Which AutoGen runtime carries the messages."""
 
@@ -175,6 +220,9 @@ class Settings(BaseSettings):
     state: StateSettings = StateSettings()
     timeouts: TimeoutSettings = TimeoutSettings()
     http: HttpSettings = HttpSettings()
+    limits: LimitSettings = LimitSettings()
+    streaming: StreamSettings = StreamSettings()
+    runs: RunSettings = RunSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     _secrets_path: Path | None = PrivateAttr(default=None)

@@ -7,6 +7,7 @@ Kubernetes secret volumes, from a file ``api_keys`` (one key per line) in the se
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 
 from aiohttp import web
@@ -16,7 +17,7 @@ from agenthost.settings import Settings
 from .errors import ApiError, Handler
 from .keys import API_KEYS
 
-__all__ = ["GUARDED_PREFIXES", "auth_middleware", "load_api_keys"]
+__all__ = ["GUARDED_PREFIXES", "auth_middleware", "load_api_keys", "owner_of"]
 
 GUARDED_PREFIXES = ("/api/", "/v1/")
 KEYS_FILE = "api_keys"
@@ -30,6 +31,17 @@ def load_api_keys(settings: Settings) -> frozenset[str]:
         lines = (secrets_dir / KEYS_FILE).read_text(encoding="utf-8").splitlines()
         keys.update(line.strip() for line in lines if line.strip() and not line.startswith("#"))
     return frozenset(key for key in keys if key)
+
+
+def owner_of(request: web.Request) -> str | None:
+    """Who owns what this request starts: a hash of its API key (None when auth is off).
+
+    Runs (and conversations) are reachable only by the key that started them.
+    """
+    if not request.app[API_KEYS]:
+        return None
+    _, _, token = request.headers.get("Authorization", "").partition(" ")
+    return hashlib.sha256(token.strip().encode()).hexdigest()[:16]
 
 
 def _authorized(header: str, keys: frozenset[str]) -> bool:

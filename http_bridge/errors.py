@@ -37,6 +37,8 @@ STATUS: dict[ErrorCode, int] = {
     "agent_error": 502,
     "bad_request": 400,
     "cancelled": 503,
+    "events_lost": 410,
+    "limit_exceeded": 502,
     "model_error": 502,
     "model_not_configured": 503,
     "not_found": 404,

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
 import agenthost
-from agenthost.agent_host import AgentHost
-from agenthost.messages import ErrorInfo, StreamEvent
 
+from .auth import owner_of
 from .body import read_body
-from .errors import ApiError
-from .ids import new_id
-from .keys import HOST, SETTINGS, STREAMS
+from .keys import HOST, SETTINGS
+from .runs_api import stream_run, turn_of
 from .schemas import AgentInfo, AgentList, ChatBody, ChatResponse, Health, Readiness, ServiceInfo
-from .sse import SSEWriter
 
 __all__ = ["agents", "chat", "chat_stream", "health", "index", "ready"]
 
@@ -57,58 +53,22 @@ async def agents(request: web.Request) -> web.Response:
     return _json(listing)
 
 
-def _turn(request: web.Request, body: ChatBody) -> tuple[AgentHost, str, str]:
-    """The host, the agent and the conversation id of a native chat request (checks the message)."""
-    limit = request.app[SETTINGS].http.max_message_chars
-    if len(body.message) > limit:
-        message = f"message: over {limit} characters (AGENTHOST_HTTP__MAX_MESSAGE_CHARS)"
-        raise ApiError(422, "message_too_long", message, "message")
-    if not body.message.strip():
-        raise ApiError(422, "invalid_value", "message: must not be blank", "message")
-    agent = body.agent or request.app[SETTINGS].default_agent
-    return request.app[HOST], agent, body.conversation_id or new_id()
-
-
 async def chat(request: web.Request) -> web.Response:
     """``POST /api/chat``: one stateful turn; without ``conversation_id`` a new conversation starts."""
     body = await read_body(request, ChatBody)
-    agent_host, agent, conversation_id = _turn(request, body)
+    agent_host, agent, conversation_id = turn_of(request, body)
     reply = await agent_host.chat(agent, body.message, conversation_id=conversation_id)  # bounded: TurnTimeout
     return _json(ChatResponse(message=reply.content, conversation_id=reply.conversation_id or conversation_id))
 
 
 async def chat_stream(request: web.Request) -> web.StreamResponse:
-    """``POST /api/chat/stream``: the turn's events as SSE (``id:`` = seq, ``event:`` = kind, JSON ``data:``)."""
+    """``POST /api/chat/stream``: the turn as a run, its events as SSE (``id:`` = seq, ``event:`` = kind).
+
+    The response says where to resume (``Location: /api/runs/{run_id}/stream``). A client
+    that leaves cancels the turn, unless it asked for ``"on_disconnect": "continue"``.
+    """
     body = await read_body(request, ChatBody)
-    agent_host, agent, conversation_id = _turn(request, body)
+    agent_host, agent, conversation_id = turn_of(request, body)
     turn = agent_host.request(agent, body.message, conversation_id, stream=True)  # 404 / 400 before any byte
-    sse = SSEWriter(request)
-    keepalive = request.app[SETTINGS].http.keepalive_interval
-    cancel_timeout = request.app[SETTINGS].timeouts.cancel
-    async with request.app[STREAMS].open(agent_host.stream_request(turn), cancel_timeout) as channel:
-        try:
-            await sse.prepare({"X-Conversation-ID": conversation_id})
-            last_seq = -1
-            async for item in channel.items(keepalive):
-                if item is None:
-                    await sse.comment()
-                    continue
-                event = _as_event(item, turn.request_id, last_seq)
-                last_seq = event.seq
-                await sse.send(_event_json(event, conversation_id), event=event.kind, id=event.seq)
-            await sse.close()
-        except ConnectionError:  # the client left; leaving the block cancels the turn
-            pass
-    return sse.response
-
-
-def _as_event(item: StreamEvent | ErrorInfo, request_id: str, last_seq: int) -> StreamEvent:
-    if isinstance(item, StreamEvent):
-        return item
-    return StreamEvent(request_id=request_id, seq=last_seq + 1, kind="error", data=item.model_dump())
-
-
-def _event_json(event: StreamEvent, conversation_id: str) -> str:
-    if event.kind == "chunk" or event.data.get("conversation_id"):
-        return json.dumps(event.data)
-    return json.dumps({**event.data, "conversation_id": conversation_id})
+    run = agent_host.start_run(turn, owner=owner_of(request))
+    return await stream_run(request, run, conversation_id, cancel_on_leave=body.on_disconnect == "cancel")

@@ -9,16 +9,16 @@ the first delta carries ``role``; a last chunk carries ``finish_reason``; with
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
 from aiohttp import web
 
 from agenthost.errors import BadRequest, TurnTimeout
-from agenthost.events import DoneData, ErrorData, chunk_of, done_of, error_of
-from agenthost.messages import ChatTurn, ErrorInfo, GenerationOptions, StreamEvent
+from agenthost.events import DoneData, chunk_of, done_of, error_of
+from agenthost.messages import ChatTurn, GenerationOptions, StreamEvent
 
+from .auth import owner_of
 from .body import read_body
 from .errors import ApiError, openai_error
 from .ids import new_id
@@ -33,7 +33,8 @@ from .schemas import (
     ModelList,
     UsageInfo,
 )
-from .sse import SSEWriter
+from .sse import SSEWriter, frame
+from .streaming import pump
 
 __all__ = ["chat_completions", "get_model", "list_models"]
 
@@ -141,23 +142,52 @@ def _usage(prompt: int, completion: int) -> UsageInfo:
 
 
 class _Chunks:
-    """Serializes the frames of one streamed completion (one id, created and model for all)."""
+    """Renders a run's events as the frames of one streamed completion (one id, created and model for all).
 
-    def __init__(self, model: str) -> None:
+    Consecutive chunk events become one delta frame: what arrived together goes out together.
+    """
+
+    def __init__(self, model: str, include_usage: bool) -> None:
         self._head = {
             "id": _completion_id(),
             "object": "chat.completion.chunk",
             "created": int(time.time()),
             "model": model,
         }
+        self._include_usage = include_usage
 
-    def delta(self, delta: dict[str, Any], finish_reason: str | None = None) -> str:
+    def delta(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-        return json.dumps({**self._head, "choices": [choice]})
+        return frame({**self._head, "choices": [choice]})
 
-    def usage(self, data: DoneData) -> str:
-        info = _usage(data["usage"]["prompt_tokens"], data["usage"]["completion_tokens"])
-        return json.dumps({**self._head, "choices": [], "usage": info.model_dump()})
+    def render(self, events: list[StreamEvent]) -> bytes:
+        out: list[bytes] = []
+        text: list[str] = []
+        for event in events:
+            if event.kind == "chunk":
+                text.append(chunk_of(event)["content"])
+                continue
+            if text:
+                out.append(self.delta({"content": "".join(text)}))
+                text.clear()
+            if event.kind == "done":
+                out.extend(self._end(done_of(event)))
+            elif event.kind == "error":
+                out.append(frame({"error": openai_error(ApiError.from_event(error_of(event))).model_dump()}))
+        if text:
+            out.append(self.delta({"content": "".join(text)}))
+        return b"".join(out)
+
+    def _end(self, done: DoneData) -> list[bytes]:
+        frames = [self.delta({}, "length" if done["finish_reason"] == "length" else "stop")]
+        if self._include_usage:
+            info = _usage(done["usage"]["prompt_tokens"], done["usage"]["completion_tokens"])
+            frames.append(frame({**self._head, "choices": [], "usage": info.model_dump()}))
+        frames.append(DONE)
+        return frames
+
+
+DONE = b"data: [DONE]\n\n"
 
 
 async def _stream(request: web.Request, body: ChatCompletionRequest, turns: list[ChatTurn]) -> web.StreamResponse:
@@ -166,36 +196,18 @@ async def _stream(request: web.Request, body: ChatCompletionRequest, turns: list
         turn = agent_host.request(body.model, turns, None, stream=True, options=_options(body))
     except BadRequest as exc:
         raise ApiError(400, "invalid_value", exc.message, "messages") from None
-    sse, chunks = SSEWriter(request), _Chunks(body.model)
     include_usage = body.stream_options is not None and body.stream_options.include_usage
-    keepalive = request.app[SETTINGS].http.keepalive_interval
-    async with request.app[STREAMS].open(
-        agent_host.stream_request(turn), request.app[SETTINGS].timeouts.cancel
-    ) as channel:
+    sse, chunks = SSEWriter(request), _Chunks(body.model, include_usage)
+    run = agent_host.start_run(turn, owner=owner_of(request))
+    with request.app[STREAMS].open(run):
         try:
             await sse.prepare()
-            await sse.send(chunks.delta({"role": "assistant", "content": ""}))
-            async for item in channel.items(keepalive):
-                await _forward(sse, chunks, item, include_usage)
+            await sse.write(chunks.delta({"role": "assistant", "content": ""}))
+            await pump(sse, run, -1, chunks.render, request.app[SETTINGS].http.keepalive_interval)
             await sse.close()
-        except ConnectionError:  # the client left; leaving the block cancels the turn
-            pass
+        except ConnectionError:
+            pass  # the client left
+        finally:
+            if not run.ended and run.task is not None:
+                run.task.cancel()  # a client that leaves stops the turn and its model call
     return sse.response
-
-
-async def _forward(sse: SSEWriter, chunks: _Chunks, item: StreamEvent | ErrorInfo | None, include_usage: bool) -> None:
-    """One channel item as frames: content deltas, the finish and usage frames, or an error frame."""
-    if item is None:
-        await sse.comment()
-    elif isinstance(item, ErrorInfo) or item.kind == "error":
-        data = ErrorData(code=item.code, message=item.message) if isinstance(item, ErrorInfo) else error_of(item)
-        error = openai_error(ApiError.from_event(data))
-        await sse.send(json.dumps({"error": error.model_dump()}))
-    elif item.kind == "chunk" and (content := chunk_of(item)["content"]):
-        await sse.send(chunks.delta({"content": content}))
-    elif item.kind == "done":
-        done = done_of(item)
-        await sse.send(chunks.delta({}, "length" if done["finish_reason"] == "length" else "stop"))
-        if include_usage:
-            await sse.send(chunks.usage(done))
-        await sse.send("[DONE]")

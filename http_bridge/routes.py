@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from pydantic import BaseModel
 
-from . import docs, native, openai_api
+from . import docs, native, openai_api, runs_api
 from . import schemas as s
 
 __all__ = ["ROUTES", "Route", "setup_routes"]
@@ -60,6 +60,23 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST", "/api/chat/stream", native.chat_stream, "One turn as Server-Sent Events", "chat",
         None, s.ChatBody, stream=SSE_NOTE, errors=(400, 401, 404, 413, 415, 422),
+    ),
+    Route(
+        "POST", "/api/runs", runs_api.start_run, "Start a turn in the background (202 with its run id)", "runs",
+        s.RunAccepted, s.ChatBody, errors=(400, 401, 404, 413, 415, 422),
+    ),
+    Route(
+        "GET", "/api/runs/{run_id}", runs_api.get_run, "A run's status and, once it ended, its result", "runs",
+        s.RunInfo, errors=(401, 404),
+    ),
+    Route(
+        "GET", "/api/runs/{run_id}/stream", runs_api.resume_run,
+        "The run's events after Last-Event-ID (or ?after=N), then live", "runs", None,
+        stream=SSE_NOTE, errors=(400, 401, 404),
+    ),
+    Route(
+        "POST", "/api/runs/{run_id}/cancel", runs_api.cancel_run, "Stop the run (idempotent)", "runs", s.RunInfo,
+        errors=(401, 404),
     ),
     Route("GET", "/v1/models", openai_api.list_models, "Agents as models", "openai", s.ModelList, errors=(401,)),
     Route(

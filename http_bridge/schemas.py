@@ -25,6 +25,9 @@ __all__ = [
     "OpenAIError",
     "OpenAIErrorBody",
     "Readiness",
+    "RunAccepted",
+    "RunError",
+    "RunInfo",
     "ServiceInfo",
     "StreamOptions",
     "UsageInfo",
@@ -48,6 +51,11 @@ class ChatBody(BaseModel):
         default=None, pattern=CONVERSATION_PATTERN, description="Continue this conversation; omit to start one."
     )
     agent: str | None = Field(default=None, pattern=NAME_PATTERN, description="Agent name; default from settings.")
+    on_disconnect: Literal["cancel", "continue"] = Field(
+        default="cancel",
+        description="/api/chat/stream: when the client leaves, cancel the turn, or let it run on "
+        "(resume it at the Location the response names).",
+    )
 
 
 class ChatResponse(BaseModel):
@@ -58,6 +66,39 @@ class ChatResponse(BaseModel):
     message: str
     conversation_id: str
     status: Literal["success"] = "success"
+
+
+class RunAccepted(BaseModel):
+    """``POST /api/runs``: the run started in the background."""
+
+    model_config = _OUT
+
+    run_id: str
+    status: Literal["queued", "running", "done", "error", "cancelled"]
+    conversation_id: str | None
+
+
+class RunError(BaseModel):
+    model_config = _OUT
+
+    code: str
+    message: str
+
+
+class RunInfo(BaseModel):
+    """A run's status and, once it ended, its result."""
+
+    model_config = _OUT
+
+    run_id: str
+    agent: str
+    conversation_id: str | None
+    status: Literal["queued", "running", "done", "error", "cancelled"]
+    message: str | None = Field(default=None, description="The reply, once done.")
+    usage: dict[str, int] | None = Field(default=None, description="Token usage, once done.")
+    error: RunError | None = Field(default=None, description="Why it failed or was cancelled.")
+    created_at: float
+    ended_at: float | None = None
 
 
 class AgentInfo(BaseModel):

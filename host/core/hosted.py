@@ -77,7 +77,9 @@ class HostedAgent(RoutedAgent):
         stateful = message.conversation_id is not None
         if stateful:
             self.deps.instances.touch(self.id)
-        emit = EventEmitter.for_request(self.runtime, message)
+        settings = self.deps.settings
+        window = settings.streaming.window(settings.runtime.mode)
+        emit = EventEmitter.for_request(self.runtime, message, window=window, limits=settings.limits)
         try:
             reply = await self._turn(message, emit, ctx.cancellation_token)
         finally:
@@ -107,11 +109,9 @@ class HostedAgent(RoutedAgent):
 
     async def _turn(self, request: ChatRequest, emit: EventEmitter, token: CancellationToken) -> ChatReply:
         try:
-            if emit.enabled:
-                started = StatusData(status="started", agent=self.id.type, conversation_id=request.conversation_id)
-                await emit.status(started)
             with turn_scope(request.options):
                 if request.conversation_id is None:
+                    await self._started(request, emit)
                     return await self.respond(request, emit, token)
                 return await self._stateful_turn(request, emit, token)
         except asyncio.CancelledError:
@@ -127,6 +127,11 @@ class HostedAgent(RoutedAgent):
             logger.exception("agent %s failed on request %s", self.id, request.request_id)
             return self._failed(request, ErrorInfo(code="agent_error", message=f"{type(exc).__name__}: {exc}"))
 
+    async def _started(self, request: ChatRequest, emit: EventEmitter) -> None:
+        """The turn starts now (a conversation's turn once the turns before it are done): say so."""
+        if emit.enabled:
+            await emit.status(StatusData(status="started", agent=self.id.type, conversation_id=request.conversation_id))
+
     def _cancel_message(self, reason: ErrorCode) -> str:
         if reason == "timeout":
             return f"the turn took over {self.deps.settings.timeouts.request:g} s (AGENTHOST_TIMEOUTS__REQUEST)"
@@ -134,6 +139,7 @@ class HostedAgent(RoutedAgent):
 
     async def _stateful_turn(self, request: ChatRequest, emit: EventEmitter, token: CancellationToken) -> ChatReply:
         async with self._turn_lock:  # AgentChat agents are not coroutine-safe
+            await self._started(request, emit)
             if not self._state_loaded:
                 state = await self.deps.store.get(self._state_key)
                 await self.prepare(request, state)

@@ -70,7 +70,7 @@ async def test_the_prior_history_reaches_the_model_through_the_context(
 
 
 async def test_streaming_a_seed_plugin(seed_sdk: AsyncOpenAI, fake_openai: FakeOpenAI) -> None:
-    fake_openai.add(FakeReply(content="Your name is Ada.", chunk_size=3))
+    fake_openai.add(FakeReply(content="Your name is Ada.", chunk_size=3, chunk_delay=0.02))  # a model paces tokens
     stream = await seed_sdk.chat.completions.create(model="historian", messages=HISTORY, stream=True)
     pieces = [chunk.choices[0].delta.content async for chunk in stream if chunk.choices]
     assert len([piece for piece in pieces if piece]) >= 5  # token by token, not one blob
