@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 import agenthost
 from agenthost.agent_host import AgentHost
@@ -15,6 +15,7 @@ from .body import read_body
 from .errors import ApiError
 from .ids import new_id
 from .keys import HOST, SETTINGS, STREAMS
+from .playground import page, wants_html
 from .schemas import AgentInfo, AgentList, ChatBody, ChatResponse, Health, Readiness, ServiceInfo
 from .sse import SSEWriter
 
@@ -27,12 +28,17 @@ def _json(model: Any, status: int = 200) -> web.Response:
     return web.Response(text=model.model_dump_json(), status=status, content_type=_JSON)
 
 
-async def index(request: web.Request) -> web.Response:
+async def index(request: web.Request) -> web.StreamResponse:
+    """``GET /``: the service info as JSON; a browser (``Accept`` preferring ``text/html``) gets the playground."""
+    if wants_html(request.headers.get(hdrs.ACCEPT, "")):
+        return page(request)
     names = [spec.name for spec in request.app[HOST].agents()]
     info = ServiceInfo(
         name="agenthost", version=agenthost.__version__, agents=names, docs="/docs", openapi="/openapi.json"
     )
-    return _json(info)
+    response = _json(info)
+    response.headers[hdrs.VARY] = hdrs.ACCEPT  # a cache must not hand the page to an API client, or the reverse
+    return response
 
 
 async def health(request: web.Request) -> web.Response:
