@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 import agenthost
 
 from .auth import owner_of
 from .body import read_body
 from .keys import HOST, SETTINGS
+from .playground import page, wants_html
 from .runs_api import stream_run, turn_of
 from .schemas import AgentInfo, AgentList, ChatBody, ChatResponse, Health, Readiness, ServiceInfo
 
@@ -23,12 +24,17 @@ def _json(model: Any, status: int = 200) -> web.Response:
     return web.Response(text=model.model_dump_json(), status=status, content_type=_JSON)
 
 
-async def index(request: web.Request) -> web.Response:
+async def index(request: web.Request) -> web.StreamResponse:
+    """``GET /``: the service info as JSON; a browser (``Accept`` preferring ``text/html``) gets the playground."""
+    if wants_html(request.headers.get(hdrs.ACCEPT, "")):
+        return page(request)
     names = [spec.name for spec in request.app[HOST].agents()]
     info = ServiceInfo(
         name="agenthost", version=agenthost.__version__, agents=names, docs="/docs", openapi="/openapi.json"
     )
-    return _json(info)
+    response = _json(info)
+    response.headers[hdrs.VARY] = hdrs.ACCEPT  # a cache must not hand the page to an API client, or the reverse
+    return response
 
 
 async def health(request: web.Request) -> web.Response:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from pydantic import BaseModel
 
-from . import docs, native, openai_api, runs_api
+from . import docs, native, openai_api, playground, runs_api
 from . import schemas as s
 
 __all__ = ["ROUTES", "Route", "setup_routes"]
@@ -46,7 +46,10 @@ class Route:
 _CHAT_ERRORS = (400, 401, 404, 413, 415, 422, 502, 503, 504)
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/", native.index, "Service info", response=s.ServiceInfo, guarded=False),
+    Route(
+        "GET", "/", native.index, "Service info (a browser, Accept preferring text/html, gets the playground page)",
+        response=s.ServiceInfo, guarded=False,
+    ),
     Route("GET", "/health", native.health, "Liveness", response=s.Health, guarded=False),
     Route(
         "GET", "/ready", native.ready, "Readiness: runtime started, agents registered",
@@ -92,6 +95,10 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/docs", docs.docs, "Swagger UI", guarded=False, documented=False),
     Route("GET", "/redoc", docs.redoc, "Redirects to /docs", guarded=False, documented=False),
     Route("GET", "/docs/static/{name}", docs.asset, "Docs assets", guarded=False, documented=False),
+    Route(
+        "GET", "/playground/static/{name}", playground.asset, "Playground script and style", guarded=False,
+        documented=False,
+    ),
 )  # fmt: skip
 
 

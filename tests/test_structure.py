@@ -140,6 +140,8 @@ def test_the_wheel_installs_one_name_and_keeps_the_old_ones_working(tmp_path: Pa
         tops = {name.split("/")[0] for name in archive.namelist()}
         archive.extractall(tmp_path / "site")
     assert {top for top in tops if not top.endswith(".dist-info")} == {"agenthost", "agenthost-legacy-imports.pth"}
+    for page_file in ("playground.html", "playground.js", "playground.css"):  # package data: the playground
+        assert (tmp_path / "site" / "agenthost" / "http_bridge" / "static" / page_file).is_file()
     (tmp_path / "mine" / "agents").mkdir(parents=True)
     (tmp_path / "mine" / "agents" / "__init__.py").write_text("OWN = True\n")  # as the OpenAI Agents SDK would be
     check = textwrap.dedent(f"""
