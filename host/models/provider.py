@@ -177,11 +177,7 @@ class ModelProvider:
             args["temperature"] = s.temperature
         if s.max_tokens is not None:
             args["max_tokens"] = s.max_tokens
-        if not s.stream_usage:
-            from autogen_ext.models.openai import OpenAIChatCompletionClient
-
-            return OpenAIChatCompletionClient(**args)
-        return UsageStreamingOpenAIClient(**args)
+        return UsageStreamingOpenAIClient(stream_usage=s.stream_usage, **args)
 
     def _with_cache(self, client: ChatCompletionClient) -> ChatCompletionClient:
         if self.settings.cache_dir is None:

@@ -13,7 +13,7 @@ from tests.turns import kinds, run_turn
 
 
 async def test_assistant_streams_tokens(fake_openai: FakeOpenAI, make_settings: Callable[..., Settings]) -> None:
-    fake_openai.add(FakeReply(content="Hello, how can I help?", chunk_size=3))
+    fake_openai.add(FakeReply(content="Hello, how can I help?", chunk_size=3, chunk_delay=0.01))  # a model paces tokens
     async with AgentHost(make_settings(fake_openai)) as host:
         events = await run_turn(host, "assistant", "hi")
     chunks = [e.data["content"] for e in events if e.kind == "chunk"]
