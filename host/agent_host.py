@@ -31,7 +31,7 @@ from .core.registry import AgentRegistry, AgentSpec, instance_factory
 from .errors import AgentNotFound, BadRequest, HostError, RuntimeUnavailable, TurnTimeout
 from .messages import CancelRequest, ChatReply, ChatRequest, ChatTurn, ErrorInfo, GenerationOptions, StreamEvent
 from .models.provider import ModelProvider
-from .runs import Run, RunRegistry, StreamRouter, StreamSink
+from .runs import RedisRuns, RemoteRun, Run, RunRegistry, StreamRouter, StreamSink
 from .runtime import open_runtime
 from .settings import Settings
 from .state import StateStore, open_state_store
@@ -67,6 +67,7 @@ class AgentHost:
         self._register_agents = register_agents
         self._router = StreamRouter()
         self.runs = RunRegistry(self.settings.runs.keep_seconds, self.settings.runs.max_kept)
+        self.shared_runs: RedisRuns | None = None
         replica = self.settings.runtime.replica_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.stream_type = f"agenthost.stream.{replica}"
         self._sink_type = f"agenthost.sink.{replica}"
@@ -112,6 +113,9 @@ class AgentHost:
             await self.models.start()
         self.store = open_state_store(self.settings.state)
         stack.push_async_callback(self.store.close)
+        if self.settings.runs.store == "redis":
+            self.shared_runs = self._redis_runs()
+            stack.push_async_callback(self.shared_runs.close)
         self.deadlines.start()
         stack.push_async_callback(self.deadlines.stop)
         runtime = await stack.enter_async_context(open_runtime(self.settings))
@@ -231,7 +235,26 @@ class AgentHost:
         self.runs.add(run)
         self._router.open(run)
         run.task = asyncio.create_task(self._drive(run), name=f"agenthost-{run.run_id}")
+        if self.shared_runs is not None:
+            self.shared_runs.mirror(run, self._agent_id(request).key)
         return run
+
+    async def find_run(self, run_id: str) -> Run | RemoteRun | None:
+        """A run by id: one started here, or (with ``runs.store=redis``) by any replica. None: unknown or expired."""
+        run = self.runs.get(run_id)
+        if run is not None or self.shared_runs is None:
+            return run
+        return await self.shared_runs.find(run_id)
+
+    async def cancel(self, run: Run | RemoteRun) -> None:
+        """Stop a run wherever it was started (see :meth:`cancel_run` for one started here)."""
+        if isinstance(run, Run):
+            await self.cancel_run(run)
+            return
+        target = AgentId(run.agent, run.agent_key)
+        with contextlib.suppress(Exception, TimeoutError):
+            async with asyncio.timeout(self.settings.timeouts.cancel):
+                await self.runtime.send_message(CancelRequest(request_id=run.request_id), target)
 
     async def follow(self, run: Run, after: int = -1) -> AsyncIterator[StreamEvent]:
         """The run's events with ``seq > after``, live until its terminal event.
@@ -247,6 +270,17 @@ class AgentHost:
             if run.ended and after + 1 >= run.next_seq:
                 return
             await run.wait(after, self.settings.timeouts.request)
+
+    def _redis_runs(self) -> RedisRuns:
+        url = self.settings.runs.redis_url or self.settings.state.redis_url
+        ttl = self.settings.timeouts.request + self.settings.timeouts.cancel + self.settings.runs.keep_seconds
+        return RedisRuns(
+            url.get_secret_value(),
+            self.settings.state.key_prefix,
+            keep_seconds=self.settings.runs.keep_seconds,
+            ttl=ttl,
+            max_events=self.settings.runs.max_events,
+        )
 
     async def cancel_run(self, run: Run) -> None:
         """Stop the run (the model call stops); its log ends with a ``cancelled`` error. Idempotent."""

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from agenthost.agent_host import AgentHost
 from agenthost.events import ErrorData
 from agenthost.messages import StreamEvent
-from agenthost.runs import Run
+from agenthost.runs import RemoteRun, Run, RunView
 
 from .auth import owner_of
 from .body import read_body
@@ -40,10 +40,10 @@ def _json(model: BaseModel, status: int = 200, headers: Mapping[str, str] | None
     return web.Response(text=model.model_dump_json(), status=status, content_type="application/json", headers=headers)
 
 
-def run_info(run: Run, conversation_id: str | None) -> RunInfo:
+def run_info(run: RunView, conversation_id: str | None) -> RunInfo:
     return RunInfo(
         run_id=run.run_id,
-        agent=run.request.agent,
+        agent=run.agent,
         conversation_id=conversation_id,
         status=run.status,
         message=run.message if run.status == "done" else None,
@@ -54,21 +54,21 @@ def run_info(run: Run, conversation_id: str | None) -> RunInfo:
     )
 
 
-def _owned(request: web.Request) -> Run:
+async def _owned(request: web.Request) -> Run | RemoteRun:
     """The run named in the path, if the caller started it; 404 otherwise (no hint it exists)."""
     run_id = request.match_info["run_id"]
-    run = request.app[HOST].runs.get(run_id)
+    run = await request.app[HOST].find_run(run_id)
     if run is None or run.owner != owner_of(request):
         raise ApiError(404, "run_not_found", f"no run {run_id!r} (unknown, expired, or not yours)", "run_id")
     return run
 
 
 async def stream_run(
-    request: web.Request, run: Run, conversation_id: str | None, *, after: int = -1, cancel_on_leave: bool = True
+    request: web.Request, run: RunView, conversation_id: str | None, *, after: int = -1, cancel_on_leave: bool = True
 ) -> web.StreamResponse:
     """The run's events from ``after`` on, as SSE; a client that leaves cancels the run if ``cancel_on_leave``."""
     sse = SSEWriter(request)
-    lost = run.read(after).lost
+    lost = (await run.fetch(after)).lost
     render = _native_render(run, conversation_id)
     headers = {"Location": f"/api/runs/{run.run_id}/stream"}
     if conversation_id is not None:
@@ -84,12 +84,12 @@ async def stream_run(
         except ConnectionError:
             pass  # the client left
         finally:
-            if cancel_on_leave and not run.ended and run.task is not None:
+            if cancel_on_leave and isinstance(run, Run) and not run.ended and run.task is not None:
                 run.task.cancel()  # the run stops its model call and ends its log by itself
     return sse.response
 
 
-def _native_render(run: Run, conversation_id: str | None) -> Render:
+def _native_render(run: RunView, conversation_id: str | None) -> Render:
     def render(events: list[StreamEvent]) -> bytes:
         out = []
         for event in events:
@@ -128,27 +128,31 @@ async def start_run(request: web.Request) -> web.Response:
 
 async def get_run(request: web.Request) -> web.Response:
     """``GET /api/runs/{run_id}``: the run's status and, once it ended, its result."""
-    run = _owned(request)
-    return _json(run_info(run, run.request.conversation_id))
+    run = await _owned(request)
+    return _json(run_info(run, run.conversation_id))
 
 
 async def resume_run(request: web.Request) -> web.StreamResponse:
     """``GET /api/runs/{run_id}/stream``: replay after ``Last-Event-ID`` (or ``?after=N``), then live."""
-    run = _owned(request)
+    run = await _owned(request)
     after = _after(request)
-    return await stream_run(request, run, run.request.conversation_id, after=after, cancel_on_leave=False)
+    return await stream_run(request, run, run.conversation_id, after=after, cancel_on_leave=False)
 
 
 async def cancel_run(request: web.Request) -> web.Response:
     """``POST /api/runs/{run_id}/cancel``: stop the run (its stream ends with ``cancelled``); idempotent."""
-    run = _owned(request)
-    agent_host = request.app[HOST]
-    await agent_host.cancel_run(run)
+    run = await _owned(request)
+    await request.app[HOST].cancel(run)
+    cancel_timeout = request.app[SETTINGS].timeouts.cancel
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(request.app[SETTINGS].timeouts.cancel):
-            while not run.ended:
-                await run.wait(run.next_seq - 1, request.app[SETTINGS].timeouts.cancel)
-    return _json(run_info(run, run.request.conversation_id))
+        async with asyncio.timeout(cancel_timeout):
+            after = -1
+            while not run.ended:  # the run's own log says when it has stopped
+                events = (await run.fetch(after)).events
+                after = events[-1].seq if events else after
+                if not events:
+                    await run.wait(after, cancel_timeout)
+    return _json(run_info(run, run.conversation_id))
 
 
 def _after(request: web.Request) -> int:

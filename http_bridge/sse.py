@@ -16,7 +16,7 @@ import orjson
 from aiohttp import web
 
 from agenthost.messages import ErrorInfo
-from agenthost.runs import Run
+from agenthost.runs import Run, RunView
 
 __all__ = ["SHUTDOWN", "SSE_HEADERS", "SSEWriter", "StreamRegistry", "frame"]
 
@@ -59,15 +59,19 @@ class SSEWriter:
 
 
 class StreamRegistry:
-    """The runs this app is streaming, so that shutdown can let them finish or end them."""
+    """The runs this app is streaming, so that shutdown can let them finish or end them.
+
+    A run started by another replica is only read here: on shutdown its readers are left
+    to the server's own shutdown timeout (the run goes on, resumable elsewhere).
+    """
 
     def __init__(self) -> None:
-        self._runs: dict[Run, int] = {}
+        self._runs: dict[RunView, int] = {}
         self._idle = asyncio.Event()
         self._idle.set()
 
     @contextlib.contextmanager
-    def open(self, run: Run) -> Iterator[None]:
+    def open(self, run: RunView) -> Iterator[None]:
         self._runs[run] = self._runs.get(run, 0) + 1
         self._idle.clear()
         try:
@@ -83,7 +87,8 @@ class StreamRegistry:
         """Let open streams finish for half of ``grace`` seconds, then end the rest with an ``error`` event."""
         await self._wait(grace / 2)
         for run in list(self._runs):
-            run.fail(SHUTDOWN)  # readers see it at once; the host stops the run's work as it stops
+            if isinstance(run, Run):
+                run.fail(SHUTDOWN)  # readers see it at once; the host stops the run's work as it stops
         await self._wait(grace / 2)
 
     async def _wait(self, seconds: float) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from agenthost.messages import StreamEvent
-from agenthost.runs import Run
+from agenthost.runs import RunView
 
 from .sse import SSEWriter
 
@@ -15,10 +15,10 @@ Render = Callable[[list[StreamEvent]], bytes]
 """Turns a batch of a run's events into the bytes of their SSE frames."""
 
 
-async def pump(sse: SSEWriter, run: Run, after: int, render: Render, keepalive: float) -> None:
+async def pump(sse: SSEWriter, run: RunView, after: int, render: Render, keepalive: float) -> None:
     """Write the run's events with ``seq > after`` until its terminal event; keep-alive comments while silent."""
     while True:
-        events = run.read(after).events
+        events = (await run.fetch(after)).events
         if events:
             after = events[-1].seq
             await sse.write(render(events))

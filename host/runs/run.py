@@ -16,13 +16,13 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from ..core.emitter import done_data
 from ..events import ErrorData
 from ..messages import ChatReply, ChatRequest, ErrorInfo, StreamEvent, Usage
 
-__all__ = ["TERMINAL_STATUS", "Run", "RunStatus", "Slice"]
+__all__ = ["TERMINAL_STATUS", "Run", "RunStatus", "RunView", "Slice"]
 
 RunStatus = Literal["queued", "running", "done", "error", "cancelled"]
 TERMINAL_STATUS: frozenset[str] = frozenset({"done", "error", "cancelled"})
@@ -34,6 +34,46 @@ class Slice:
 
     events: list[StreamEvent]
     lost: bool = False
+
+
+class RunView(Protocol):
+    """What a reader needs of a run, local (:class:`Run`) or started by another replica (``RemoteRun``)."""
+
+    run_id: str
+
+    @property
+    def agent(self) -> str: ...
+
+    @property
+    def conversation_id(self) -> str | None: ...
+
+    @property
+    def owner(self) -> str | None: ...
+
+    @property
+    def status(self) -> RunStatus: ...
+
+    @property
+    def ended(self) -> bool: ...
+
+    @property
+    def created_at(self) -> float: ...
+
+    @property
+    def ended_at(self) -> float | None: ...
+
+    @property
+    def message(self) -> str: ...
+
+    @property
+    def usage(self) -> Usage: ...
+
+    @property
+    def error(self) -> ErrorInfo | None: ...
+
+    async def fetch(self, after: int = -1) -> Slice: ...
+
+    async def wait(self, after: int, within: float) -> bool: ...
 
 
 class Run:
@@ -62,6 +102,14 @@ class Run:
     @property
     def ended(self) -> bool:
         return self.status in TERMINAL_STATUS
+
+    @property
+    def agent(self) -> str:
+        return self.request.agent
+
+    @property
+    def conversation_id(self) -> str | None:
+        return self.request.conversation_id
 
     @property
     def next_seq(self) -> int:
@@ -125,6 +173,10 @@ class Run:
         self.status = "cancelled" if code == "cancelled" else "error"
 
     # -- reading ---------------------------------------------------------------------------------
+
+    async def fetch(self, after: int = -1) -> Slice:
+        """:meth:`read`, with the signature readers of remote runs use too."""
+        return self.read(after)
 
     def read(self, after: int = -1) -> Slice:
         """The kept events with ``seq > after`` (``after=-1``: from the start)."""

@@ -45,7 +45,12 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture
 async def deployment(cluster: Cluster, fake_openai: FakeOpenAI, redis_url: str) -> Deployment:
     """A host, an echo worker, an assistant worker and two bridge replicas, all sharing Redis state."""
-    env = {**model_env(fake_openai), "AGENTHOST_STATE__STORE": "redis", "AGENTHOST_STATE__REDIS_URL": redis_url}
+    env = {
+        **model_env(fake_openai),
+        "AGENTHOST_STATE__STORE": "redis",
+        "AGENTHOST_STATE__REDIS_URL": redis_url,
+        "AGENTHOST_RUNS__STORE": "redis",
+    }
     cluster.env.update(env)
     host = await cluster.start_host()
     workers = {name: await cluster.start_worker(name) for name in ("echo", "assistant")}
@@ -148,3 +153,45 @@ async def test_bridges_exit_nonzero_when_the_host_dies_and_zero_on_sigterm(deplo
     assert await second.proc.wait(15) == EXIT_HOST_LOST
     for worker in deployment.workers.values():
         assert await worker.wait(15) == EXIT_HOST_LOST
+
+
+async def test_a_run_started_on_one_replica_is_resumed_and_cancelled_through_the_other(
+    deployment: Deployment, http: aiohttp.ClientSession, fake_openai: FakeOpenAI
+) -> None:
+    a, b = deployment.bridges
+    fake_openai.add(FakeReply(content="x" * 300, chunk_size=3, chunk_delay=0.05))  # 5 s if left to run
+    body = {"agent": "assistant", "message": "go", "on_disconnect": "continue"}
+    seen: list[tuple[str | None, str | None]] = []
+    async with http.post(f"{a.url}/api/chat/stream", json=body) as response:
+        location = response.headers["Location"]
+        async for frame in frames(response):
+            if frame.comment is None:
+                seen.append((frame.id, frame.event))
+            if sum(event == "chunk" for _, event in seen) == 3:
+                break  # the client drops, the run goes on (on_disconnect: continue)
+    run_id = location.split("/")[3]
+    last = seen[-1][0]
+    assert last is not None
+    headers = {"Last-Event-ID": last}
+    async with http.get(f"{b.url}{location}", headers=headers) as resumed:
+        assert resumed.status == 200
+        more: list[tuple[str | None, str | None]] = []
+        async for frame in frames(resumed):
+            if frame.comment is None:
+                more.append((frame.id, frame.event))
+            if len(more) == 3:
+                break
+    assert [int(event_id or -1) for event_id, _ in more] == [int(last) + 1, int(last) + 2, int(last) + 3]
+    async with http.get(f"{b.url}/api/runs/{run_id}") as polled:
+        assert (await polled.json())["status"] == "running"
+    async with http.post(f"{b.url}/api/runs/{run_id}/cancel") as cancelled:
+        assert cancelled.status == 200
+        assert (await cancelled.json())["status"] == "cancelled"
+    await asyncio.wait_for(fake_openai.cancelled_event.wait(), 10)  # the model call stopped
+    assert fake_openai.completed == 0
+    async with http.get(f"{b.url}{location}", headers=headers) as replay:
+        tail = [(f.event, f.json()) async for f in frames(replay) if f.comment is None]
+    assert tail[-1][0] == "error"
+    assert tail[-1][1]["code"] == "cancelled"
+    async with http.get(f"{a.url}/api/runs/{run_id}") as owner_view:
+        assert (await owner_view.json())["status"] == "cancelled"
