@@ -224,14 +224,14 @@ class AgentHost:
             if not run.ended:
                 await self.cancel_run(run)
 
-    def start_run(self, request: ChatRequest, *, owner: str | None = None) -> Run:
+    def start_run(self, request: ChatRequest, *, owner: str | None = None, extra: dict[str, str] | None = None) -> Run:
         """Start the turn ``request`` as a run: it goes on by itself until it ends, whoever reads it.
 
         The run's events are appended to its log as they arrive; read them with
         :meth:`follow` (from any position), stop it with :meth:`cancel_run`. Its id is
         ``run_<request id>``.
         """
-        run = Run(f"run_{request.request_id}", request, owner, self.settings.runs.max_events)
+        run = Run(f"run_{request.request_id}", request, owner, self.settings.runs.max_events, extra)
         self.runs.add(run)
         self._router.open(run)
         run.task = asyncio.create_task(self._drive(run), name=f"agenthost-{run.run_id}")
@@ -245,6 +245,13 @@ class AgentHost:
         if run is not None or self.shared_runs is None:
             return run
         return await self.shared_runs.find(run_id)
+
+    async def update_run_extra(self, run: Run | RemoteRun, extra: dict[str, str]) -> None:
+        """Change what an API layer keeps with a run, here and (``runs.store=redis``) for every replica."""
+        if isinstance(run, Run):
+            run.extra.update(extra)
+        if self.shared_runs is not None:
+            await self.shared_runs.update_extra(run.run_id, {**run.extra, **extra})
 
     async def cancel(self, run: Run | RemoteRun) -> None:
         """Stop a run wherever it was started (see :meth:`cancel_run` for one started here)."""
@@ -323,8 +330,13 @@ class AgentHost:
         *,
         stream: bool = True,
         options: GenerationOptions | None = None,
+        fork_from: str | None = None,
     ) -> ChatRequest:
-        """Validate and build a :class:`ChatRequest` (raises :class:`BadRequest` / :class:`AgentNotFound`)."""
+        """Validate and build a :class:`ChatRequest` (raises :class:`BadRequest` / :class:`AgentNotFound`).
+
+        ``fork_from`` names a conversation of the same agent: a conversation with no state of
+        its own yet starts from that one's (a branch).
+        """
         if agent not in self.registry:
             known = ", ".join(spec.name for spec in self.registry)
             raise AgentNotFound(f"no agent named {agent!r}; known agents: {known}")
@@ -337,7 +349,15 @@ class AgentHost:
             stream=stream,
             reply_topic_type=self.stream_type if stream else "",
             options=options,
+            fork_from=None if fork_from is None else self.agent_key(agent, fork_from),
         )
+
+    def agent_key(self, agent: str, conversation_id: str | None) -> str:
+        """The agent instance key that serves ``conversation_id`` (the stateless one for None)."""
+        probe = ChatRequest(
+            request_id="-", agent=agent, messages=(ChatTurn(role="user", content="-"),), conversation_id=conversation_id
+        )
+        return self._agent_id(probe).key
 
     async def _call(self, request: ChatRequest, token: CancellationToken) -> ChatReply:
         runtime = self.runtime

@@ -116,6 +116,11 @@ class ChatRequest(BaseModel):
     stream: bool = True
     reply_topic_type: str = ""
     options: GenerationOptions | None = None
+    fork_from: str | None = Field(
+        default=None,
+        description="A conversation with no state of its own yet starts from the state of this agent key's "
+        "conversation (a branch: the Responses API's previous_response_id).",
+    )
 
 
 class ChatReply(BaseModel):

@@ -27,6 +27,7 @@ def _schemas(routes: Sequence[Route]) -> dict[str, Any]:
     models = (
         {route.response for route in routes if route.response}
         | {route.body for route in routes if route.body}
+        | {route.stream_model for route in routes if route.stream_model}
         | {s.ErrorBody, s.OpenAIErrorBody, s.ChatCompletionChunk}
     )
     pairs = [(model, "serialization") for model in sorted(models, key=lambda m: m.__name__)]
@@ -50,7 +51,7 @@ def _responses(route: Route) -> dict[str, Any]:
     else:
         content = {"application/json": {"schema": _ref(route.response)}}
     if route.stream and route.response is not None:
-        content["text/event-stream"] = {"schema": _ref(s.ChatCompletionChunk)}
+        content["text/event-stream"] = {"schema": _ref(route.stream_model or s.ChatCompletionChunk)}
     responses: dict[str, Any] = {"200": {"description": route.stream or "OK", "content": content}}
     error = s.OpenAIErrorBody if route.path.startswith("/v1/") else s.ErrorBody
     for status in route.errors:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from pydantic import BaseModel
 
-from . import docs, native, openai_api, playground, runs_api
+from . import docs, native, openai_api, playground, responses_api, runs_api
 from . import schemas as s
 
 __all__ = ["ROUTES", "Route", "setup_routes"]
@@ -22,6 +22,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SSE_NOTE = (
     "Server-Sent Events: `id:` (seq), `event:` (status, chunk, message, tool_call, tool_result, done, error),"
     " JSON `data:` (see the `*Data` schemas)."
+)
+RESPONSES_SSE_NOTE = (
+    "Responses API events (`response.created` ... `response.completed`), each with `sequence_number`; agent "
+    "events with no OpenAI equivalent as `agenthost.tool_call`, `agenthost.tool_result`, `agenthost.message`, "
+    "`agenthost.status`."
 )
 OPENAI_SSE_NOTE = '`chat.completion.chunk` frames, then `data: [DONE]`; after an error, a `data: {"error"}` frame.'
 
@@ -38,6 +43,7 @@ class Route:
     response: type[BaseModel] | None = None  # None: the response is an event stream only
     body: type[BaseModel] | None = None
     stream: str | None = None
+    stream_model: type[BaseModel] | None = None  # each SSE frame's data (default: a chat.completion.chunk)
     guarded: bool = True
     errors: tuple[int, ...] = ()
     documented: bool = True
@@ -90,6 +96,25 @@ ROUTES: tuple[Route, ...] = (
         "POST", "/v1/chat/completions", openai_api.chat_completions,
         "Chat completion (stateless; stream=true for SSE chunks)", "openai", s.ChatCompletion,
         s.ChatCompletionRequest, stream=OPENAI_SSE_NOTE, errors=(400, 401, 404, 413, 415, 502, 503, 504),
+    ),
+    Route(
+        "POST", "/v1/responses", responses_api.create_response,
+        "Create a response (model = agent): whole, stream=true, or background=true", "openai", s.ResponseObject,
+        s.ResponseCreate, stream=RESPONSES_SSE_NOTE, stream_model=s.ResponseStreamEvent,
+        errors=(400, 401, 404, 413, 415, 502, 503, 504),
+    ),
+    Route(
+        "GET", "/v1/responses/{response_id}", responses_api.retrieve_response,
+        "A response; ?stream=true&starting_after=N replays its events, then live", "openai", s.ResponseObject,
+        stream=RESPONSES_SSE_NOTE, stream_model=s.ResponseStreamEvent, errors=(400, 401, 404, 410),
+    ),
+    Route(
+        "POST", "/v1/responses/{response_id}/cancel", responses_api.cancel_response, "Stop a response (idempotent)",
+        "openai", s.ResponseObject, errors=(401, 404),
+    ),
+    Route(
+        "DELETE", "/v1/responses/{response_id}", responses_api.delete_response, "Forget a response", "openai",
+        s.ResponseDeleted, errors=(401, 404),
     ),
     Route("GET", "/openapi.json", docs.openapi_json, "This document", guarded=False, documented=False),
     Route("GET", "/docs", docs.docs, "Swagger UI", guarded=False, documented=False),

@@ -25,6 +25,12 @@ __all__ = [
     "OpenAIError",
     "OpenAIErrorBody",
     "Readiness",
+    "ResponseCreate",
+    "ResponseDeleted",
+    "ResponseInputItem",
+    "ResponseInputPart",
+    "ResponseObject",
+    "ResponseStreamEvent",
     "RunAccepted",
     "RunError",
     "RunInfo",
@@ -291,3 +297,72 @@ class OpenAIErrorBody(BaseModel):
     model_config = _OUT
 
     error: OpenAIError
+
+
+# -- OpenAI Responses API -----------------------------------------------------------------------
+
+
+class ResponseInputPart(BaseModel):
+    model_config = _IN
+
+    type: str
+    text: str | None = None
+
+
+class ResponseInputItem(BaseModel):
+    model_config = _IN
+
+    type: str = "message"
+    role: str = "user"
+    content: str | list[ResponseInputPart] = ""
+
+
+class ResponseCreate(BaseModel):
+    """``POST /v1/responses`` (the fields agenthost uses; others are accepted and ignored)."""
+
+    model_config = _IN
+
+    model: str = Field(min_length=1, description="An agent name (see GET /v1/models).")
+    input: str | list[ResponseInputItem] = Field(description="A user message, or a list of input messages.")
+    instructions: str | None = None
+    stream: bool = False
+    background: bool = False
+    previous_response_id: str | None = None
+    store: bool = True
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = None
+    metadata: dict[str, str] | None = None
+
+
+class ResponseObject(BaseModel):
+    """A Responses API ``Response`` (the fields agenthost fills; see OpenAI's reference for their meaning)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: str
+    object: Literal["response"] = "response"
+    created_at: int
+    status: Literal["queued", "in_progress", "completed", "incomplete", "failed", "cancelled"]
+    model: str
+    output: list[dict[str, Any]]
+    usage: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    previous_response_id: str | None = None
+
+
+class ResponseStreamEvent(BaseModel):
+    """One SSE frame of a Responses API stream: ``type`` names it; the other fields depend on it."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: str
+    sequence_number: int
+
+
+class ResponseDeleted(BaseModel):
+    model_config = _OUT
+
+    id: str
+    object: Literal["response.deleted"] = "response.deleted"
+    deleted: bool = True

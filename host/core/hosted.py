@@ -142,6 +142,8 @@ class HostedAgent(RoutedAgent):
             await self._started(request, emit)
             if not self._state_loaded:
                 state = await self.deps.store.get(self._state_key)
+                if state is None and request.fork_from is not None:  # a new branch of another conversation
+                    state = await self.deps.store.get(f"{self.id.type}/{request.fork_from}")
                 await self.prepare(request, state)
                 self._state_loaded = True
             try:

@@ -106,6 +106,10 @@ class RedisRuns:
             return None
         return RemoteRun(self, run_id, {k.decode(): v.decode() for k, v in fields.items()})
 
+    async def update_extra(self, run_id: str, extra: Mapping[str, str]) -> None:
+        """Replace what an API layer keeps with the run (the run must be known to Redis)."""
+        await self._bounded(self._client.hset(self._info_key(run_id), "extra", json.dumps(dict(extra))))
+
     async def close(self) -> None:
         """Let running mirrors finish their last write (bounded), then close the connection pool."""
         if self._writers:
@@ -130,8 +134,10 @@ def _info_fields(run: Run, agent_key: str) -> dict[str, str]:
         "created_at": repr(run.created_at),
         "ended_at": repr(run.ended_at) if run.ended_at is not None else "",
         "message": run.message,
+        "finish_reason": run.finish_reason,
         "usage": run.usage.model_dump_json(),
         "error": run.error.model_dump_json() if run.error is not None else "",
+        "extra": json.dumps(run.extra),
     }
 
 
@@ -186,12 +192,21 @@ class RemoteRun:
         return self._info.get("message", "")
 
     @property
+    def finish_reason(self) -> str:
+        return self._info.get("finish_reason", "stop")
+
+    @property
     def usage(self) -> Usage:
         return Usage.model_validate_json(self._info["usage"]) if self._info.get("usage") else Usage()
 
     @property
     def error(self) -> ErrorInfo | None:
         return ErrorInfo.model_validate_json(self._info["error"]) if self._info.get("error") else None
+
+    @property
+    def extra(self) -> dict[str, str]:
+        extra: dict[str, str] = json.loads(self._info.get("extra") or "{}")
+        return extra
 
     async def refresh(self) -> None:
         """Read the run's status again."""

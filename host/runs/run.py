@@ -66,10 +66,16 @@ class RunView(Protocol):
     def message(self) -> str: ...
 
     @property
+    def finish_reason(self) -> str: ...
+
+    @property
     def usage(self) -> Usage: ...
 
     @property
     def error(self) -> ErrorInfo | None: ...
+
+    @property
+    def extra(self) -> dict[str, str]: ...
 
     async def fetch(self, after: int = -1) -> Slice: ...
 
@@ -79,14 +85,23 @@ class RunView(Protocol):
 class Run:
     """One turn: its request, owner, status, result, and event log."""
 
-    def __init__(self, run_id: str, request: ChatRequest, owner: str | None = None, max_events: int = 10_000) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        request: ChatRequest,
+        owner: str | None = None,
+        max_events: int = 10_000,
+        extra: dict[str, str] | None = None,
+    ) -> None:
         self.run_id = run_id
         self.request = request
         self.owner = owner
+        self.extra = extra or {}  # what an API layer keeps with the run (a Responses API record)
         self.status: RunStatus = "queued"
         self.created_at = time.time()
         self.ended_at: float | None = None
         self.message = ""
+        self.finish_reason = "stop"
         self.usage = Usage()
         self.error: ErrorInfo | None = None
         self.task: asyncio.Task[None] | None = None
@@ -164,6 +179,7 @@ class Run:
         if event.kind == "done":
             self.status = "done"
             self.message = str(event.data.get("message", ""))
+            self.finish_reason = str(event.data.get("finish_reason", "stop"))
             usage = event.data.get("usage") or {}
             prompt, completion = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
             self.usage = Usage(prompt_tokens=prompt, completion_tokens=completion)
