@@ -66,7 +66,8 @@ class AgentHost:
         self._load_plugins = registry is None
         self._register_agents = register_agents
         self._router = StreamRouter()
-        self.runs = RunRegistry(self.settings.runs.keep_seconds, self.settings.runs.max_kept)
+        runs = self.settings.runs
+        self.runs = RunRegistry(runs.keep_seconds, runs.max_kept, runs.max_kept_events)
         self.shared_runs: RedisRuns | None = None
         replica = self.settings.runtime.replica_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.stream_type = f"agenthost.stream.{replica}"

@@ -145,6 +145,9 @@ class RunSettings(BaseModel):
 
     keep_seconds: float = Field(default=600.0, gt=0, description="How long a run's log is kept after it ends.")
     max_kept: int = Field(default=10_000, gt=0, description="Ended runs kept at most (oldest forgotten first).")
+    max_kept_events: int = Field(
+        default=250_000, gt=0, description="Events of ended runs kept at most, all runs together (~400 bytes each)."
+    )
     max_events: int = Field(default=10_000, gt=0, description="Events of one run's log kept for resuming.")
     store: Literal["memory", "redis"] = Field(
         default="memory", description="redis: any bridge replica can resume, poll or cancel any run."

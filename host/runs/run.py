@@ -130,6 +130,10 @@ class Run:
     def next_seq(self) -> int:
         return self._next_seq
 
+    @property
+    def kept_events(self) -> int:
+        return len(self._log)
+
     def deliver(self, event: StreamEvent) -> None:
         """Add an event the agent published; late, duplicate and post-terminal events are dropped."""
         if self.ended or event.seq < self._next_seq:

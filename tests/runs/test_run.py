@@ -101,3 +101,15 @@ def test_the_registry_keeps_ended_runs_for_a_while_and_a_bounded_number() -> Non
     registry.purge(now=runs[1].ended_at + 61)
     assert registry.get("run_1") is None
     assert len(registry) == 0
+
+
+def test_the_registry_bounds_the_events_it_keeps() -> None:
+    registry = RunRegistry(keep_seconds=60, max_kept=100, max_kept_events=25)
+    for i in range(4):
+        run = Run(f"run_{i}", _request())
+        registry.add(run)
+        for seq in range(9):
+            run.deliver(_event(seq))
+        run.deliver(_event(9, "done"))
+        registry.ended(run)
+    assert [registry.get(f"run_{i}") is not None for i in range(4)] == [False, False, True, True]  # 2 x 10 <= 25
