@@ -8,7 +8,8 @@ Liveness is a tiny HTTP server (``runtime.health_port``, on ``http.host``):
 runs, 503 otherwise; ``GET /ready`` is 503 while draining. An ``httpGet``
 probe needs no shell and no writable file (the pods run with a read-only root
 filesystem), and it proves the event loop itself is alive, which a heartbeat
-file written by a thread would not.
+file written by a thread would not. ``GET /metrics`` serves the worker's metrics
+(its agents' turns, live instances, state store, event loop lag) for Prometheus.
 
 Exit codes: 0 after SIGTERM/SIGINT (in-flight turns drained, within
 ``timeouts.shutdown``); 2 when it cannot start (host unreachable, agent type
@@ -29,6 +30,7 @@ from .. import _engine
 from ..agent_host import AgentHost
 from ..runtime.grpc_worker_runtime import EXIT_STARTUP_FAILED
 from ..settings import Settings
+from ..telemetry import CONTENT_TYPE, NO_METRICS, NoMetrics
 from .signals import stop_event
 
 __all__ = ["health_app", "run_worker"]
@@ -53,7 +55,7 @@ async def _serve(settings: Settings) -> int:
         return EXIT_STARTUP_FAILED
     draining = asyncio.Event()
     try:
-        async with _health_server(settings, host.runtime, draining):
+        async with _health_server(settings, host.runtime, draining, host.metrics):
             names = ", ".join(spec.name for spec in host.agents())
             logger.info("worker serving agents [%s] via the gRPC host at %s", names, settings.runtime.host_address)
             await stop.wait()
@@ -76,8 +78,8 @@ def _startup_problem(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-def health_app(runtime: AgentRuntime, draining: asyncio.Event) -> web.Application:
-    """``/health`` (liveness: host connection up) and ``/ready`` (also not draining)."""
+def health_app(runtime: AgentRuntime, draining: asyncio.Event, metrics: NoMetrics = NO_METRICS) -> web.Application:
+    """``/health`` (liveness: host connection up), ``/ready`` (also not draining), ``/metrics`` (Prometheus)."""
 
     def connected() -> bool:
         return not _engine.host_connection_task(runtime).done()
@@ -91,19 +93,27 @@ def health_app(runtime: AgentRuntime, draining: asyncio.Event) -> web.Applicatio
         status = "ready" if ok else ("draining" if draining.is_set() else "host connection lost")
         return web.json_response({"status": status}, status=200 if ok else 503)
 
+    async def prometheus(request: web.Request) -> web.Response:
+        if not metrics.enabled:
+            raise web.HTTPNotFound(text="metrics are off (AGENTHOST_TELEMETRY__METRICS=false)")
+        return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
     app = web.Application()
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
+    app.router.add_get("/metrics", prometheus)
     return app
 
 
 @contextlib.asynccontextmanager
-async def _health_server(settings: Settings, runtime: AgentRuntime, draining: asyncio.Event) -> AsyncIterator[None]:
+async def _health_server(
+    settings: Settings, runtime: AgentRuntime, draining: asyncio.Event, metrics: NoMetrics
+) -> AsyncIterator[None]:
     port = settings.runtime.health_port
     if port is None:
         yield
         return
-    runner = web.AppRunner(health_app(runtime, draining), handle_signals=False, access_log=None)
+    runner = web.AppRunner(health_app(runtime, draining, metrics), handle_signals=False, access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.http.host, port)
