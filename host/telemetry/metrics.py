@@ -80,7 +80,7 @@ class Metrics(NoMetrics):
     Names (stable; documented in the README): ``agenthost_runs_started_total{agent}``,
     ``agenthost_runs_ended_total{agent,outcome}``, ``agenthost_run_duration_seconds{agent}``,
     ``agenthost_time_to_first_token_seconds{agent}``, ``agenthost_tokens_total{agent,type}``,
-    ``agenthost_turns_total{agent,outcome}``, ``agenthost_turn_duration_seconds{agent}``,
+    ``agenthost_agent_turns_total{agent,outcome}``, ``agenthost_agent_turn_duration_seconds{agent}``,
     ``agenthost_runs_live``, ``agenthost_active_streams``, ``agenthost_live_instances``,
     ``agenthost_state_store_operation_seconds{operation}``, ``agenthost_state_store_errors_total{operation}``,
     ``agenthost_http_requests_total{method,route,status}``, ``agenthost_http_request_duration_seconds{method,route}``,
@@ -112,13 +112,13 @@ class Metrics(NoMetrics):
             ["agent", "type"], registry=reg,
         )  # fmt: skip
         self._turns = Counter(
-            "agenthost_turns",
-            "Turns an agent of this process answered, by outcome.",
+            "agenthost_agent_turns",
+            "Turns the agents of this process answered, by outcome.",
             ["agent", "outcome"],
             registry=reg,
         )
         self._turn_seconds = Histogram(
-            "agenthost_turn_duration_seconds", "A turn inside the agent (where it runs: this process or a worker).",
+            "agenthost_agent_turn_duration_seconds", "A turn inside the agent, where it runs.",
             ["agent"], buckets=_TURN_BUCKETS, registry=reg,
         )  # fmt: skip
         self._store_seconds = Histogram(
