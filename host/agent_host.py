@@ -248,9 +248,10 @@ class AgentHost:
         conversation_id: str | None = None,
         *,
         options: GenerationOptions | None = None,
+        request_id: str | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """One turn as events, ending with ``done`` or ``error``. Leaving the loop cancels the turn."""
-        request = self.request(agent, messages, conversation_id, stream=True, options=options)
+        request = self.request(agent, messages, conversation_id, stream=True, options=options, request_id=request_id)
         async for event in self.stream_request(request):
             yield event
 

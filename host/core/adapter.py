@@ -30,8 +30,8 @@ from autogen_core.model_context import ChatCompletionContext
 
 from ..events import StatusData, ToolCallData, ToolResultData
 from ..messages import ChatReply, ChatRequest, ChatTurn, Usage
-from ..models.scoped import current_scope
-from ..telemetry import NO_TRACING, Tracing, end_span
+from ..models.scoped import TurnScope, current_scope
+from ..telemetry import NO_TRACING, end_span
 from ..telemetry.genai import tool_span
 from .ambient import using_models
 from .emitter import EventEmitter
@@ -58,7 +58,7 @@ class AgentChatAdapter(HostedAgent):
         if chat is None:
             chat = await self._build(user_message, history)
         scope = current_scope()
-        run = _TurnRun(emit, team=isinstance(chat, Team), tracing=NO_TRACING if scope is None else scope.tracing)
+        run = _TurnRun(emit, team=isinstance(chat, Team), scope=scope)
         try:
             async for item in chat.run_stream(task=user_message, cancellation_token=token):
                 await run.handle(item)
@@ -101,10 +101,11 @@ class _TurnRun:
     streamed reply and a whole one read the same.
     """
 
-    def __init__(self, emit: EventEmitter, team: bool, tracing: Tracing = NO_TRACING) -> None:
+    def __init__(self, emit: EventEmitter, team: bool, scope: TurnScope | None = None) -> None:
         self._emit = emit
         self._team = team
-        self._tracing = tracing
+        self._tracing = NO_TRACING if scope is None else scope.tracing
+        self._parent = None if scope is None else scope.span
         self._tool_spans: dict[str, Any] = {}
         self.usage = Usage()
         self._parts: list[str] = []
@@ -130,7 +131,8 @@ class _TurnRun:
         elif isinstance(item, ToolCallRequestEvent):
             for call in item.content:
                 if self._tracing.enabled:
-                    self._tool_spans[call.id] = tool_span(self._tracing, call.name, call.id, call.arguments)
+                    span = tool_span(self._tracing, self._parent, call.name, call.id, call.arguments)
+                    self._tool_spans[call.id] = span
                 data = ToolCallData(id=call.id, name=call.name, arguments=call.arguments, source=item.source)
                 await self._emit.tool_call(data)
         elif isinstance(item, ToolCallExecutionEvent):

@@ -26,6 +26,7 @@ from functools import partial
 from typing import Any
 
 from autogen_core import CancellationToken, MessageContext, RoutedAgent, rpc
+from opentelemetry.context import Context
 
 from ..errors import HostError
 from ..events import StatusData
@@ -34,8 +35,8 @@ from ..models.provider import ModelProvider
 from ..models.scoped import turn_scope
 from ..settings import Settings
 from ..state import StateStore
-from ..telemetry import NO_TELEMETRY, REQUEST_ID, Telemetry
-from ..telemetry.genai import agent_span, finish_agent_span
+from ..telemetry import NO_TELEMETRY, REQUEST_ID, TURN_SPAN, Telemetry
+from ..telemetry.genai import agent_span, finish_agent_span, parent_context
 from .deadlines import Deadlines
 from .direct import answer_directly
 from .emitter import EventEmitter
@@ -96,13 +97,16 @@ class HostedAgent(RoutedAgent):
         window = settings.streaming.window(settings.runtime.mode)
         emit = EventEmitter.for_request(self.runtime, message, window=window, limits=settings.limits)
         request_token = REQUEST_ID.set(request_id)
-        started, reply, span = time.monotonic(), None, None
+        started, reply = time.monotonic(), None
         tracing = self.deps.telemetry.tracing
+        span = agent_span(tracing, message, self.id.type, self.id.key)
+        span_token = None if span is None else TURN_SPAN.set(span.get_span_context())
         try:
-            with agent_span(tracing, message, self.id.type, self.id.key) as span:
-                reply = await self._turn(message, emit, ctx.cancellation_token)
+            reply = await self._turn(message, emit, ctx.cancellation_token, parent_context(span))
         finally:
             REQUEST_ID.reset(request_token)
+            if span_token is not None:
+                TURN_SPAN.reset(span_token)
             deadlines.disarm(request_id)
             del self._running[request_id]
             if stateful:
@@ -130,9 +134,11 @@ class HostedAgent(RoutedAgent):
         task.cancel()
         return True
 
-    async def _turn(self, request: ChatRequest, emit: EventEmitter, token: CancellationToken) -> ChatReply:
+    async def _turn(
+        self, request: ChatRequest, emit: EventEmitter, token: CancellationToken, span: Context | None = None
+    ) -> ChatReply:
         try:
-            with turn_scope(request.options, self.deps.telemetry.tracing):
+            with turn_scope(request.options, self.deps.telemetry.tracing, span):
                 if request.direct and self.deps.models.configured:
                     await self._started(request, emit)
                     return await answer_directly(self.deps.models, request, emit, token)

@@ -33,6 +33,7 @@ from autogen_core.models import (
     RequestUsage,
 )
 from autogen_core.tools import Tool, ToolSchema
+from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind
 from pydantic import BaseModel
 
@@ -51,6 +52,7 @@ class TurnScope:
     finish_reason: FinishReason = "stop"
     calls: int = 0
     tracing: Tracing = NO_TRACING
+    span: Context | None = None  # the turn's span, parent of its model and tool spans
 
     def create_args(self, given: Mapping[str, Any]) -> Mapping[str, Any]:
         """``given`` with the turn's options on top (the request asked for them)."""
@@ -68,9 +70,14 @@ _scope: ContextVar[TurnScope | None] = ContextVar("agenthost_turn_scope", defaul
 
 
 @contextlib.contextmanager
-def turn_scope(options: GenerationOptions | None = None, tracing: Tracing = NO_TRACING) -> Iterator[TurnScope]:
-    """Model calls made in this context (and in tasks it starts) get ``options`` and report to the scope."""
-    scope = TurnScope(options, tracing=tracing)
+def turn_scope(
+    options: GenerationOptions | None = None, tracing: Tracing = NO_TRACING, span: Context | None = None
+) -> Iterator[TurnScope]:
+    """Model calls made in this context (and in tasks it starts) get ``options`` and report to the scope.
+
+    With tracing on, their spans are children of ``span`` (the turn's).
+    """
+    scope = TurnScope(options, tracing=tracing, span=span)
     token = _scope.set(scope)
     try:
         yield scope
@@ -200,7 +207,7 @@ class ScopedModelClient(ChatCompletionClient):
         attributes = model_span_attributes(self.model, self.provider, args)
         if scope.tracing.record_content:
             attributes["gen_ai.input.messages"] = messages_attribute([_llm_text(message) for message in messages])
-        return tracer.start_span(f"chat {self.model}", kind=SpanKind.CLIENT, attributes=attributes)
+        return tracer.start_span(f"chat {self.model}", scope.span, SpanKind.CLIENT, attributes)
 
     def _end(self, span: Span | None, scope: TurnScope | None, result: CreateResult) -> None:
         if span is None:

@@ -18,7 +18,7 @@ from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
 from ..settings import Settings
-from .logs import REQUEST_ID, ContextFilter, JsonFormatter, TextFormatter, configure_logging
+from .logs import REQUEST_ID, TURN_SPAN, ContextFilter, JsonFormatter, TextFormatter, configure_logging
 from .metrics import CONTENT_TYPE, NO_METRICS, LoopLagMonitor, Metrics, NoMetrics, TimedStore
 from .tracing import NO_TRACING, Tracing, end_span
 
@@ -28,6 +28,7 @@ __all__ = [
     "NO_TELEMETRY",
     "NO_TRACING",
     "REQUEST_ID",
+    "TURN_SPAN",
     "ContextFilter",
     "JsonFormatter",
     "LoopLagMonitor",

@@ -13,18 +13,24 @@ with ``telemetry.record_content`` on.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind
 
 from ..messages import ChatReply, ChatRequest, ChatTurn
 from .tracing import Tracing, end_span
 
-__all__ = ["agent_span", "finish_agent_span", "messages_attribute", "model_span_attributes", "tool_span"]
+__all__ = [
+    "agent_span",
+    "finish_agent_span",
+    "messages_attribute",
+    "model_span_attributes",
+    "parent_context",
+    "tool_span",
+]
 
 
 def messages_attribute(turns: Sequence[tuple[str, str]]) -> str:
@@ -32,13 +38,16 @@ def messages_attribute(turns: Sequence[tuple[str, str]]) -> str:
     return json.dumps([{"role": role, "parts": [{"type": "text", "content": text}]} for role, text in turns])
 
 
-@contextmanager
-def agent_span(tracing: Tracing, request: ChatRequest, agent_type: str, agent_key: str) -> Iterator[Span | None]:
-    """The turn's ``invoke_agent`` span, current inside the block (None with tracing off), under the caller's."""
+def agent_span(tracing: Tracing, request: ChatRequest, agent_type: str, agent_key: str) -> Span | None:
+    """The turn's started ``invoke_agent`` span (None with tracing off), under the caller's.
+
+    It is not made the current span: the engine copies the current span into the metadata of
+    every message it routes (every event of the turn), which costs more than all of our spans.
+    The turn's model and tool spans name it as their parent (:func:`parent_context`).
+    """
     tracer = tracing.tracer
     if tracer is None:
-        yield None
-        return
+        return None
     attributes: dict[str, Any] = {
         "gen_ai.operation.name": "invoke_agent",
         "gen_ai.agent.name": agent_type,
@@ -50,12 +59,12 @@ def agent_span(tracing: Tracing, request: ChatRequest, agent_type: str, agent_ke
     if tracing.record_content:
         attributes["gen_ai.input.messages"] = messages_attribute(_pairs(request.messages))
     parent = tracing.parent(request.traceparent, request.tracestate)
-    span = tracer.start_span(f"invoke_agent {agent_type}", parent, SpanKind.INTERNAL, attributes)
-    token = otel_context.attach(trace.set_span_in_context(span, parent))
-    try:
-        yield span
-    finally:
-        otel_context.detach(token)
+    return tracer.start_span(f"invoke_agent {agent_type}", parent, SpanKind.INTERNAL, attributes)
+
+
+def parent_context(span: Span | None) -> Context | None:
+    """The context that makes ``span`` the parent of the spans started with it."""
+    return None if span is None else trace.set_span_in_context(span, Context())
 
 
 def finish_agent_span(span: Span | None, reply: ChatReply | None, record_content: bool) -> None:
@@ -89,8 +98,8 @@ def model_span_attributes(model: str, provider: str, options: Mapping[str, Any])
     return attributes
 
 
-def tool_span(tracing: Tracing, name: str, call_id: str, arguments: str) -> Span | None:
-    """A started ``execute_tool`` span under the current one (the caller ends it)."""
+def tool_span(tracing: Tracing, parent: Context | None, name: str, call_id: str, arguments: str) -> Span | None:
+    """A started ``execute_tool`` span under ``parent`` (the caller ends it)."""
     if tracing.tracer is None:
         return None
     attributes: dict[str, Any] = {
@@ -101,7 +110,7 @@ def tool_span(tracing: Tracing, name: str, call_id: str, arguments: str) -> Span
     }
     if tracing.record_content:
         attributes["gen_ai.tool.call.arguments"] = arguments
-    return tracing.tracer.start_span(f"execute_tool {name}", kind=SpanKind.INTERNAL, attributes=attributes)
+    return tracing.tracer.start_span(f"execute_tool {name}", parent, SpanKind.INTERNAL, attributes)
 
 
 def _pairs(turns: Sequence[ChatTurn]) -> list[tuple[str, str]]:

@@ -18,13 +18,17 @@ import time
 from contextvars import ContextVar
 
 from opentelemetry import trace
+from opentelemetry.trace import SpanContext
 
 from ..settings import Settings
 
-__all__ = ["REQUEST_ID", "ContextFilter", "JsonFormatter", "TextFormatter", "configure_logging"]
+__all__ = ["REQUEST_ID", "TURN_SPAN", "ContextFilter", "JsonFormatter", "TextFormatter", "configure_logging"]
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("agenthost_request_id", default=None)
 """The id of the HTTP request or agent turn this code runs for."""
+
+TURN_SPAN: ContextVar[SpanContext | None] = ContextVar("agenthost_turn_span", default=None)
+"""The span of the agent turn this code runs for (an agent's turn span is not the current span)."""
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
@@ -36,6 +40,8 @@ class ContextFilter(logging.Filter):
         if not hasattr(record, "request_id"):
             record.request_id = REQUEST_ID.get()
         context = trace.get_current_span().get_span_context()
+        if not context.is_valid:
+            context = TURN_SPAN.get() or context
         record.trace_id = format(context.trace_id, "032x") if context.is_valid else None
         record.span_id = format(context.span_id, "016x") if context.is_valid else None
         return True

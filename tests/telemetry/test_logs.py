@@ -12,13 +12,16 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from autogen_core import CancellationToken
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from agenthost import AgentHost, AgentRegistry, Settings
 from agenthost.core.emitter import EventEmitter
 from agenthost.core.hosted import HostedAgent
 from agenthost.http_bridge import create_app
 from agenthost.messages import ChatReply, ChatRequest
-from agenthost.telemetry import REQUEST_ID, ContextFilter, JsonFormatter, TextFormatter
+from agenthost.telemetry import REQUEST_ID, ContextFilter, JsonFormatter, Telemetry, TextFormatter
 from tests.cluster import Cluster
 
 Client = TestClient[web.Request, web.Application]
@@ -139,3 +142,23 @@ async def test_worker_logs_carry_the_request_id(
     failure = next(line for line in lines if line.get("request_id") == request_id)
     assert failure["level"] == "ERROR"
     assert "this plugin is broken" in failure["exception"]
+
+
+async def test_agent_logs_name_the_trace(
+    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    registry = AgentRegistry()
+    registry.add_hosted("failing", Failing, "fails")
+    settings = make_settings()
+    telemetry = Telemetry.from_settings(settings, tracer_provider=provider)
+    caplog.handler.addFilter(ContextFilter())
+    async with AgentHost(settings, registry=registry, telemetry=telemetry) as host:
+        reply = [event async for event in host.stream("failing", "hi")]
+    assert reply[-1].kind == "error"
+    (span,) = [span for span in exporter.get_finished_spans() if span.name == "invoke_agent failing"]
+    failure = next(r for r in caplog.records if r.name == "agenthost.core.hosted")
+    assert failure.trace_id == format(span.context.trace_id, "032x")  # type: ignore[attr-defined]
+    assert failure.span_id == format(span.context.span_id, "016x")  # type: ignore[attr-defined]
