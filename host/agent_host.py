@@ -93,6 +93,7 @@ class AgentHost:
         self.instances = InstanceTracker(self.settings.timeouts.instance_idle, self.settings.runtime.max_instances)
         self._remote = self.settings.runtime.mode == "grpc"
         self._inflight: set[asyncio.Task[Any]] = set()
+        self._turn_ids: set[str] = set()  # request ids of the turns in flight: each names one turn
         self.deadlines = Deadlines()
         self._stateless_ids: dict[str, AgentId] = {}
         self._deps: AgentDeps | None = None
@@ -423,10 +424,13 @@ class AgentHost:
         runtime = self.runtime
         task = asyncio.current_task()
         assert task is not None
+        if request.request_id in self._turn_ids:
+            raise BadRequest(f"request id {request.request_id!r} is in use by another turn: each turn needs its own")
         expired = _Expiry(task)
         key = (request.request_id, "caller")
         self.deadlines.arm(key, self.settings.timeouts.request, expired)
         self._inflight.add(task)
+        self._turn_ids.add(request.request_id)
         try:
             reply = await runtime.send_message(
                 request, self._agent_id(request), cancellation_token=token, message_id=request.request_id
@@ -441,6 +445,7 @@ class AgentHost:
         finally:
             self.deadlines.disarm(key)
             self._inflight.discard(task)
+            self._turn_ids.discard(request.request_id)
         if not isinstance(reply, ChatReply):
             raise RuntimeUnavailable(f"agent {request.agent!r} sent an unreadable reply ({type(reply).__name__})")
         return reply
