@@ -40,6 +40,9 @@ PINS: dict[str, str] = {
     "autogen_ext.runtimes.grpc._worker_runtime_host.GrpcWorkerAgentRuntimeHost.__init__": "4d2e9c50de1e1445",
     # openai.stream_chunks replaces it
     "autogen_ext.models.openai._openai_client.BaseOpenAIChatCompletionClient._create_stream_chunks": "3c5bc590390ed89c",
+    # openai._post repeats the request create() makes (its _post call and the streaming wrapper's header)
+    "openai.resources.chat.completions.completions.AsyncCompletions.create": "2fe3a6d9a31a93c8",
+    "openai._response.async_to_streamed_response_wrapper": "b521e64560e457e6",
 }
 """Dotted path of each pinned object -> the first 16 hex digits of the SHA-256 of its source."""
 
