@@ -43,6 +43,15 @@ PINS: dict[str, str] = {
     # openai._post repeats the request create() makes (its _post call and the streaming wrapper's header)
     "openai.resources.chat.completions.completions.AsyncCompletions.create": "2fe3a6d9a31a93c8",
     "openai._response.async_to_streamed_response_wrapper": "b521e64560e457e6",
+    # openai_wire.Wire sends what these build and send, retries and fails as they do, and skips the two hooks
+    "openai._base_client.AsyncAPIClient.request": "52506e6c8ba17cff",
+    "openai._base_client.AsyncAPIClient._sleep_for_retry": "83c05fe88b48acd9",
+    "openai._base_client.BaseClient._build_request": "23cad049a0154f76",
+    "openai._base_client.BaseClient._build_headers": "c5876332cda1627e",
+    "openai._vendor.httpx_aiohttp.transport.AiohttpTransport.handle_async_request": "685989131a3a46dc",
+    "openai._vendor.httpx_aiohttp.transport.map_aiohttp_exceptions": "e98820cc04b9b076",
+    "openai.lib._client_auth.async_prepare_options": "29662896c76abba7",
+    "openai.lib._client_auth.async_prepare_request": "6ce092fc19bacbf8",
 }
 """Dotted path of each pinned object -> the first 16 hex digits of the SHA-256 of its source."""
 

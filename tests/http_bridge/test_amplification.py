@@ -36,7 +36,9 @@ async def _health_latencies(client: Client, stop: asyncio.Event) -> list[float]:
     return latencies
 
 
-async def test_eight_huge_echo_streams_do_not_stall_health(make_client: MakeClient, grpc_cluster: Cluster | None) -> None:
+async def test_eight_huge_echo_streams_do_not_stall_health(
+    make_client: MakeClient, grpc_cluster: Cluster | None
+) -> None:
     client = await make_client(timeouts={"request": 120})
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     stop = asyncio.Event()
@@ -59,7 +61,9 @@ async def test_eight_huge_echo_streams_do_not_stall_health(make_client: MakeClie
         assert rss_after - rss_before < 400 * 1024  # KiB: it was +1.8 GB
 
 
-async def test_a_turn_over_its_event_limit_ends_with_limit_exceeded(make_client: MakeClient, grpc_cluster: Cluster | None) -> None:
+async def test_a_turn_over_its_event_limit_ends_with_limit_exceeded(
+    make_client: MakeClient, grpc_cluster: Cluster | None
+) -> None:
     if grpc_cluster is not None:
         pytest.skip("limits are the worker's settings; the shared cluster runs with the defaults")
     client = await make_client(limits={"max_events": 10})
