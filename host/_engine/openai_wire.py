@@ -19,6 +19,8 @@ already pools connections in, and keeps the SDK's behaviour around it:
 not exactly ``AsyncOpenAI``, a provider runtime, an API-key provider, workload
 identity, custom auth, an idempotency header, default query parameters, a proxy
 or mounted transports, or an HTTP client that is not the SDK's aiohttp one.
+Headers are built once per client and attempt number, so a client whose
+``api_key`` is reassigned afterwards keeps sending the old one: build a new client.
 """
 
 from __future__ import annotations
