@@ -30,7 +30,16 @@ from .core.plugins import PluginFailure, load_plugins
 from .core.registry import AgentRegistry, AgentSpec, instance_factory
 from .core.streams import RequestStream, StreamRouter, StreamSink
 from .errors import AgentNotFound, BadRequest, HostError, RuntimeUnavailable, TurnTimeout
-from .messages import CancelRequest, ChatReply, ChatRequest, ChatTurn, ErrorInfo, GenerationOptions, StreamEvent
+from .messages import (
+    STATELESS_PREFIX,
+    CancelRequest,
+    ChatReply,
+    ChatRequest,
+    ChatTurn,
+    ErrorInfo,
+    GenerationOptions,
+    StreamEvent,
+)
 from .models.provider import ModelProvider
 from .runtime import open_runtime
 from .settings import Settings
@@ -241,6 +250,8 @@ class AgentHost:
             known = ", ".join(spec.name for spec in self.registry)
             raise AgentNotFound(f"no agent named {agent!r}; known agents: {known}")
         turns = _turns(messages)
+        if conversation_id is not None and conversation_id.startswith(STATELESS_PREFIX):
+            raise BadRequest(f"conversation_id must not start with {STATELESS_PREFIX!r} (it marks stateless requests)")
         return ChatRequest(
             request_id=os.urandom(16).hex(),
             agent=agent,
@@ -295,6 +306,8 @@ class AgentHost:
     def _agent_id(self, request: ChatRequest) -> AgentId:
         if request.conversation_id is not None:
             return AgentId(request.agent, request.conversation_id)
+        if self._remote:  # the gRPC host spreads these over the type's workers (and forwards them as "default")
+            return AgentId(request.agent, STATELESS_PREFIX + request.request_id)
         agent_id = self._stateless_ids.get(request.agent)
         if agent_id is None:
             agent_id = self._stateless_ids[request.agent] = AgentId(request.agent, STATELESS_KEY)
