@@ -41,7 +41,7 @@ from .messages import (
     StreamEvent,
 )
 from .models.provider import ModelProvider
-from .runtime import open_runtime
+from .runtime import open_runtime, routing
 from .settings import Settings
 from .state import StateStore, open_state_store
 
@@ -167,6 +167,22 @@ class AgentHost:
 
     def agents(self) -> list[AgentSpec]:
         return list(self.registry)
+
+    async def served_agents(self) -> dict[str, bool]:
+        """Per agent of this host, whether something runs it now: every one once started here; for a gRPC
+        caller that registers none (a bridge), whether a live worker serves its type (asks the gRPC host).
+
+        Raises:
+            RuntimeUnavailable: the gRPC host did not answer within ``timeouts.cancel``.
+        """
+        names = [spec.name for spec in self.registry]
+        if not self.started or not self._remote or self._register_agents:
+            return dict.fromkeys(names, self.started)
+        try:
+            served = await routing.served_types(self.runtime, within=self.settings.timeouts.cancel)
+        except Exception as exc:  # grpc.aio.AioRpcError: host gone, or one without the agenthost.Routing service
+            raise RuntimeUnavailable(f"the gRPC host did not say which agents it serves: {exc}") from exc
+        return {name: name in served for name in names}
 
     async def add(self, spec: AgentSpec) -> None:
         """Host one more agent type on the running host (built with :class:`AgentRegistry`'s helpers).

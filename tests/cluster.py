@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from agenthost import Settings
@@ -38,12 +39,23 @@ def free_port() -> int:
 
 
 class Proc:
-    """One ``python -m agenthost.cli ...`` process with its log file."""
+    """One ``python -m agenthost.cli ...`` process with its log file (and a worker's health port, if it has one)."""
 
     def __init__(self, name: str, process: asyncio.subprocess.Process, log: Path) -> None:
         self.name = name
         self.process = process
         self.log = log
+        self.health_port: int | None = None
+
+    async def health(self, path: str = "/health") -> tuple[int, dict[str, Any]]:
+        """A worker's ``GET /health`` (or ``/ready``): status and JSON body."""
+        assert self.health_port is not None, f"{self.name} has no health port"
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http,
+            http.get(f"http://127.0.0.1:{self.health_port}{path}") as response,
+        ):
+            body: dict[str, Any] = await response.json()
+            return response.status, body
 
     @property
     def pid(self) -> int:
@@ -112,10 +124,24 @@ class Cluster:
         return proc
 
     async def start_worker(
-        self, agents: str = "echo", *, ready: bool = True, env: Mapping[str, str] | None = None
+        self,
+        agents: str = "echo",
+        *,
+        ready: bool = True,
+        env: Mapping[str, str] | None = None,
+        replica: str | None = None,
+        health: bool = False,
     ) -> Proc:
+        """A worker serving ``agents``; ``replica`` names it, ``health`` gives it a health port (``proc.health()``)."""
+        extra = dict(env or {})
+        port = free_port() if health else None
+        if port is not None:
+            extra["AGENTHOST_RUNTIME__HEALTH_PORT"] = str(port)
+        if replica is not None:
+            extra["AGENTHOST_RUNTIME__REPLICA_ID"] = replica
         args = ("worker", "--host-address", self.host_address, "--agents", agents)
-        proc = await self.spawn(f"worker-{agents.replace(',', '+')}", *args, env=env)
+        proc = await self.spawn(f"worker-{replica or agents.replace(',', '+')}", *args, env=extra)
+        proc.health_port = port
         if ready:
             await proc.wait_for_log("worker serving agents")
         return proc
