@@ -17,7 +17,8 @@ thread would not.
 On SIGTERM/SIGINT it drains: ``/ready`` turns 503, the host is asked to place
 nothing new here (its idle conversations move to other workers at once, a busy
 one after its turn), and the worker waits until the host has no request in
-flight to it (within ``timeouts.shutdown``), then stops.
+flight to it (within ``timeouts.request`` + ``timeouts.cancel``: a turn ends by
+then), then stops.
 
 Exit codes: 0 after SIGTERM/SIGINT; 2 when it cannot start (host unreachable,
 agent type refused); 3 when the host connection is lost.
@@ -75,8 +76,9 @@ async def _serve(settings: Settings) -> int:
 
 
 async def _drain(host: AgentHost) -> None:
-    """Ask the host to move this worker's conversations away, and wait until it sends nothing more here."""
-    within = host.settings.timeouts.shutdown
+    """Ask the host to move this worker's conversations away, and wait until it sends nothing more here
+    (a turn in flight ends within the request timeout: it finishes, or is cancelled)."""
+    within = host.settings.timeouts.request + host.settings.timeouts.cancel
     logger.info("stopping: draining this worker's conversations (up to %g s)", within)
     try:
         left = await routing.drain(host.runtime, within)
@@ -84,7 +86,7 @@ async def _drain(host: AgentHost) -> None:
         logger.warning("the gRPC host did not drain this worker (%s); stopping with what is in flight", exc)
         return
     if left:
-        logger.warning("%d requests still in flight after %g s (AGENTHOST_TIMEOUTS__SHUTDOWN)", left, within)
+        logger.warning("%d requests still in flight after %g s; stopping anyway", left, within)
 
 
 def _startup_problem(exc: Exception) -> str:

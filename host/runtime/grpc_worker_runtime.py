@@ -56,6 +56,7 @@ def channel_options(settings: Settings) -> list[tuple[str, int]]:
         ("grpc.max_receive_message_length", size),
         ("grpc.keepalive_time_ms", _KEEPALIVE_MS),
         ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.http2.ping_timeout_ms", 10_000),  # else a ping waits 60 s for its ack
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.max_pings_without_data", 0),
     ]
@@ -70,6 +71,7 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
         ("grpc.max_receive_message_length", size),
         ("grpc.keepalive_time_ms", _HOST_KEEPALIVE_MS),
         ("grpc.keepalive_timeout_ms", _HOST_KEEPALIVE_MS // 2),
+        ("grpc.http2.ping_timeout_ms", _HOST_KEEPALIVE_MS // 2),  # else a ping waits 60 s for its ack
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.min_recv_ping_interval_without_data_ms", _KEEPALIVE_MS // 2),
         ("grpc.http2.max_ping_strikes", 0),

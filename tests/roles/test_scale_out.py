@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from agenthost import AgentHost
+from agenthost import AgentHost, RuntimeUnavailable
 from tests.cluster import Cluster, Proc, eventually, free_port, model_env
 from tests.fakes import FakeOpenAI, FakeReply
 from tests.http_bridge.sse_client import frames
@@ -219,3 +219,31 @@ async def test_a_bridge_killed_mid_stream_cancels_its_turn_on_the_worker(
         assert (await caller.chat(ASSISTANT, "third", conversation_id="k1")).content == "You said: third"
     assert _history(fake_openai, "third") == ["first", "third"]  # the cancelled turn was not saved
     assert "told their workers to cancel them" in cluster.procs[0].text()
+
+
+async def test_a_frozen_worker_is_dropped_by_keepalive(
+    cluster: Cluster, client: Client, fake_openai: FakeOpenAI, redis_url: str
+) -> None:
+    """A worker that stops answering without closing its connection (a vanished node; here SIGSTOP) is dropped
+    by the host's keepalive in about 15 s: its turn fails, its conversations move. Not the 60 s request timeout."""
+    cluster.env.update({**_env(fake_openai, redis_url), "AGENTHOST_TIMEOUTS__REQUEST": "60"})
+    await cluster.start_host()
+    workers = [await cluster.start_worker(ASSISTANT, replica=f"w{i}", health=True) for i in range(2)]
+    timeouts = {"request": 60, "cancel": 2, "startup": 10, "shutdown": 3}
+    async with client(timeouts=timeouts) as caller:
+        await caller.chat(ASSISTANT, "one", conversation_id="f1")
+        fake_openai.add(FakeReply(content="word " * 2000, chunk_size=5, chunk_delay=0.05))
+        fake_openai.started_event.clear()
+        turn = asyncio.create_task(caller.chat(ASSISTANT, "two", conversation_id="f1"))
+        async with asyncio.timeout(5):
+            await fake_openai.started_event.wait()
+        busy = [w for w, report in zip(workers, await _reports(workers), strict=True) if report["inflight_turns"]]
+        (frozen,) = busy
+        frozen.signal(signal.SIGSTOP)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(RuntimeUnavailable, match="disconnected before it answered"):
+            await asyncio.wait_for(turn, 40)
+        assert asyncio.get_running_loop().time() - started < 40
+        assert (await caller.chat(ASSISTANT, "three", conversation_id="f1")).content == "You said: three"
+    await frozen.kill()  # now, not at teardown: the fake backend still writes to it
+    assert _history(fake_openai, "three") == ["one", "three"]
