@@ -327,6 +327,7 @@ async def failovers(workdir: Path, burn_ms: float, freeze: bool) -> None:
             print(
                 f"  SIGSTOP (a vanished node): turn failed after {to_error:4.1f} s, next turn OK after {to_next:4.1f} s"
             )
+        await connections(cell, 100)
 
 
 async def main(turns: int, burn_ms: float, freeze: bool) -> None:
