@@ -29,10 +29,19 @@ from .core.instances import InstanceTracker
 from .core.plugins import PluginFailure, load_plugins
 from .core.registry import AgentRegistry, AgentSpec, instance_factory
 from .errors import AgentNotFound, BadRequest, HostError, RuntimeUnavailable, TurnTimeout
-from .messages import CancelRequest, ChatReply, ChatRequest, ChatTurn, ErrorInfo, GenerationOptions, StreamEvent
+from .messages import (
+    STATELESS_PREFIX,
+    CancelRequest,
+    ChatReply,
+    ChatRequest,
+    ChatTurn,
+    ErrorInfo,
+    GenerationOptions,
+    StreamEvent,
+)
 from .models.provider import ModelProvider
 from .runs import RedisRuns, RemoteRun, Run, RunRegistry, StreamRouter, StreamSink
-from .runtime import open_runtime
+from .runtime import open_runtime, routing
 from .settings import Settings
 from .state import StateStore, open_state_store
 
@@ -169,6 +178,22 @@ class AgentHost:
 
     def agents(self) -> list[AgentSpec]:
         return list(self.registry)
+
+    async def served_agents(self) -> dict[str, bool]:
+        """Per agent of this host, whether something runs it now: every one once started here; for a gRPC
+        caller that registers none (a bridge), whether a live worker serves its type (asks the gRPC host).
+
+        Raises:
+            RuntimeUnavailable: the gRPC host did not answer within ``timeouts.cancel``.
+        """
+        names = [spec.name for spec in self.registry]
+        if not self.started or not self._remote or self._register_agents:
+            return dict.fromkeys(names, self.started)
+        try:
+            served = await routing.served_types(self.runtime, within=self.settings.timeouts.cancel)
+        except Exception as exc:  # grpc.aio.AioRpcError: host gone, or one without the agenthost.Routing service
+            raise RuntimeUnavailable(f"the gRPC host did not say which agents it serves: {exc}") from exc
+        return {name: name in served for name in names}
 
     async def add(self, spec: AgentSpec) -> None:
         """Host one more agent type on the running host (built with :class:`AgentRegistry`'s helpers).
@@ -342,6 +367,8 @@ class AgentHost:
             known = ", ".join(spec.name for spec in self.registry)
             raise AgentNotFound(f"no agent named {agent!r}; known agents: {known}")
         turns = _turns(messages)
+        if conversation_id is not None and conversation_id.startswith(STATELESS_PREFIX):
+            raise BadRequest(f"conversation_id must not start with {STATELESS_PREFIX!r} (it marks stateless requests)")
         return ChatRequest(
             request_id=os.urandom(16).hex(),
             agent=agent,
@@ -389,6 +416,8 @@ class AgentHost:
     def _agent_id(self, request: ChatRequest) -> AgentId:
         if request.conversation_id is not None:
             return AgentId(request.agent, request.conversation_id)
+        if self._remote:  # the gRPC host spreads these over the type's workers (and forwards them as "default")
+            return AgentId(request.agent, STATELESS_PREFIX + request.request_id)
         agent_id = self._stateless_ids.get(request.agent)
         if agent_id is None:
             agent_id = self._stateless_ids[request.agent] = AgentId(request.agent, STATELESS_KEY)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from autogen_core import AgentId, CancellationToken, MessageContext, RoutedAgent, rpc
 
 from agenthost import (
     AgentHost,
     AgentRegistry,
+    BadRequest,
     ChatReply,
     ChatRequest,
     EventEmitter,
@@ -49,3 +51,10 @@ async def test_an_embedding_program_hosts_its_own_agent_on_a_running_host(host: 
     assert "upper" in [spec.name for spec in host.agents()]
     events = await run_turn(host, "upper", "streamed")
     assert [e.kind for e in events] == ["status", "message", "done"]
+
+
+async def test_a_conversation_id_cannot_pose_as_a_stateless_request(host: AgentHost) -> None:
+    """Over gRPC, keys starting with "~" mark stateless requests the host spreads over workers."""
+    with pytest.raises(BadRequest, match="must not start with '~'"):
+        host.request("echo", "hi", conversation_id="~c1")
+    assert await host.served_agents() == {spec.name: True for spec in host.agents()}
