@@ -60,11 +60,10 @@ from .openai_wire import Wire, lines
 
 __all__ = ["stream_chunks"]
 
-_DATA = "data: "
 _OPTIONS = frozenset(
     {"extra_headers", "extra_query", "extra_body", "timeout"}
 )  # create()'s arguments that are not body
-_DONE = "[DONE]"
+_DONE = b"[DONE]"
 
 
 async def stream_chunks(
@@ -101,9 +100,9 @@ async def stream_chunks(
         async with request as sdk_response:
             done = False
             async for line in sdk_response.iter_lines():  # read to the end, even after [DONE]: the connection is reused
-                if done or not line.startswith(_DATA):
+                data = None if done else _data(line.encode())
+                if data is None:
                     continue
-                data = line[len(_DATA) :]
                 if data == _DONE:
                     done = True
                     continue
@@ -118,9 +117,9 @@ async def _chunks(response: ClientResponse, wire: Wire) -> AsyncGenerator[ChatCo
     try:
         done = False
         async for line in lines(response):
-            if done or not line.startswith(_DATA):
+            data = None if done else _data(line)
+            if data is None:
                 continue
-            data = line[len(_DATA) :]
             if data == _DONE:
                 done = True
                 continue
@@ -131,6 +130,13 @@ async def _chunks(response: ClientResponse, wire: Wire) -> AsyncGenerator[ChatCo
             response.release()
         else:
             response.close()  # the backend sees the connection drop and stops generating
+
+
+def _data(line: bytes) -> bytes | None:
+    """The payload of an SSE ``data:`` line (one optional space after the colon, as the SSE spec says), else None."""
+    if not line.startswith(b"data:"):
+        return None
+    return line[6:] if line[5:6] == b" " else line[5:]
 
 
 def _post(
@@ -192,8 +198,8 @@ def _plain(value: Any) -> bool:
     return False
 
 
-def _chunk(data: str, request: Any, wire: Wire | None = None) -> ChatCompletionChunk:
-    if data.startswith('{"error"'):
+def _chunk(data: bytes, request: Any, wire: Wire | None = None) -> ChatCompletionChunk:
+    if data.startswith(b'{"error"'):
         error = json.loads(data)["error"]
         message = error.get("message") if isinstance(error, dict) else str(error)
         if wire is not None:

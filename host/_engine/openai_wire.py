@@ -172,8 +172,17 @@ class Wire:
         return httpx2.Request("POST", self._url, headers=headers)
 
 
-async def lines(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
-    """The lines of a streamed response body, without line endings; a failed read raises what the SDK's would."""
+async def lines(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The lines of a streamed response body, without line endings; a failed read raises what the SDK's would.
+
+    Reads whatever arrived and splits it here: aiohttp's ``readline`` costs a flow-control
+    round (``resume_reading``, an empty ``data_received``) per line, ~50 per 20-token reply.
+    """
+    rest = b""
     with map_aiohttp_exceptions():  # the SDK's transport maps aiohttp's errors to httpx's: so do we
-        async for raw in response.content:
-            yield raw.decode().rstrip("\r\n")
+        async for block in response.content.iter_any():
+            *complete, rest = (rest + block).split(b"\n")
+            for line in complete:
+                yield line[:-1] if line.endswith(b"\r") else line
+    if rest:
+        yield rest

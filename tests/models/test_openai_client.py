@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +18,8 @@ from typing import Any
 import httpx2
 import openai
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from autogen_core import FunctionCall
 from autogen_core.models import (
     AssistantMessage,
@@ -264,3 +267,44 @@ def test_the_streamed_create_params_have_no_aliased_or_formatted_key() -> None:
     keys = _engine.openai._body_keys()
     assert keys is not None
     assert {"messages", "model", "stream", "tools", "stream_options"} <= keys
+
+
+async def _odd_backend(request: web.Request) -> web.StreamResponse:
+    """Legal SSE that the happy path never sends: CRLF endings, ``data:`` with no space, comments, split packets."""
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    base = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "fake-model"}
+    frames: list[dict[str, Any]] = [
+        {"index": 0, "delta": {"content": p}, "finish_reason": None} for p in ("Sun", "ny", ".")
+    ]
+    frames.append({"index": 0, "delta": {}, "finish_reason": "stop"})
+    body = b": keep-alive\r\n\r\n"
+    for i, choice in enumerate(frames):
+        data = json.dumps({**base, "choices": [choice]}).encode()
+        body += (b"data:" if i % 2 else b"data: ") + data + (b"\r\n\r\n" if i % 2 else b"\n\n")
+    body += b"data: [DONE]\r\n\r\n"
+    for start in range(0, len(body), 37):  # packets that cut lines anywhere
+        await response.write(body[start : start + 37])
+        await asyncio.sleep(0.002)
+    await response.write_eof()
+    return response
+
+
+async def test_odd_but_legal_sse_framing_reads_the_same_on_every_route(monkeypatch: pytest.MonkeyPatch) -> None:
+    routes = Routes(monkeypatch)
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", _odd_backend)
+    results = []
+    async with TestServer(app, host="127.0.0.1") as server:
+        for _ in range(2):
+            client = _client(str(server.make_url("/v1")), max_retries=0)
+            items = [item async for item in client.create_stream(MESSAGES)]
+            await client.close()
+            results.append(items)
+            routes.sdk()
+    assert routes.wire == 1
+    ours, sdk = results
+    assert ours[:-1] == sdk[:-1] == ["Sun", "ny", "."]
+    assert isinstance(ours[-1], CreateResult)
+    assert isinstance(sdk[-1], CreateResult)
+    assert (ours[-1].content, ours[-1].finish_reason) == (sdk[-1].content, sdk[-1].finish_reason) == ("Sunny.", "stop")
