@@ -31,6 +31,7 @@ from .core.plugins import PluginFailure, load_plugins
 from .core.registry import AgentRegistry, AgentSpec, instance_factory
 from .errors import AgentNotFound, BadRequest, HostError, RuntimeUnavailable, TurnTimeout
 from .messages import (
+    STATELESS_PREFIX,
     CancelRequest,
     ChatReply,
     ChatRequest,
@@ -42,7 +43,7 @@ from .messages import (
 )
 from .models.provider import ModelProvider
 from .runs import RedisRuns, RemoteRun, Run, RunRegistry, StreamRouter, StreamSink
-from .runtime import open_runtime
+from .runtime import open_runtime, routing
 from .settings import Settings
 from .state import StateStore, open_state_store
 from .telemetry import LoopLagMonitor, Telemetry, TimedStore
@@ -194,6 +195,22 @@ class AgentHost:
 
     def agents(self) -> list[AgentSpec]:
         return list(self.registry)
+
+    async def served_agents(self) -> dict[str, bool]:
+        """Per agent of this host, whether something runs it now: every one once started here; for a gRPC
+        caller that registers none (a bridge), whether a live worker serves its type (asks the gRPC host).
+
+        Raises:
+            RuntimeUnavailable: the gRPC host did not answer within ``timeouts.cancel``.
+        """
+        names = [spec.name for spec in self.registry]
+        if not self.started or not self._remote or self._register_agents:
+            return dict.fromkeys(names, self.started)
+        try:
+            served = await routing.served_types(self.runtime, within=self.settings.timeouts.cancel)
+        except Exception as exc:  # grpc.aio.AioRpcError: host gone, or one without the agenthost.Routing service
+            raise RuntimeUnavailable(f"the gRPC host did not say which agents it serves: {exc}") from exc
+        return {name: name in served for name in names}
 
     async def add(self, spec: AgentSpec) -> None:
         """Host one more agent type on the running host (built with :class:`AgentRegistry`'s helpers).
@@ -395,6 +412,8 @@ class AgentHost:
             known = ", ".join(spec.name for spec in self.registry)
             raise AgentNotFound(f"no agent named {agent!r}; known agents: {known}")
         turns = _turns(messages)
+        if conversation_id is not None and conversation_id.startswith(STATELESS_PREFIX):
+            raise BadRequest(f"conversation_id must not start with {STATELESS_PREFIX!r} (it marks stateless requests)")
         if request_id is not None and self.runs.get(f"run_{request_id}") is not None:
             raise BadRequest(f"request id {request_id!r} is already in use: each turn needs an id of its own")
         traceparent, tracestate = self.telemetry.tracing.carrier()
@@ -453,6 +472,8 @@ class AgentHost:
     def _agent_id(self, request: ChatRequest) -> AgentId:
         if request.conversation_id is not None:
             return AgentId(request.agent, request.conversation_id)
+        if self._remote:  # the gRPC host spreads these over the type's workers (and forwards them as "default")
+            return AgentId(request.agent, STATELESS_PREFIX + request.request_id)
         agent_id = self._stateless_ids.get(request.agent)
         if agent_id is None:
             agent_id = self._stateless_ids[request.agent] = AgentId(request.agent, STATELESS_KEY)

@@ -12,6 +12,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "STATELESS_KEY",
+    "STATELESS_PREFIX",
     "TERMINAL_KINDS",
     "CancelReply",
     "CancelRequest",
@@ -46,6 +48,13 @@ ErrorCode = Literal[
     "unavailable",
 ]
 TERMINAL_KINDS: frozenset[str] = frozenset({"done", "error"})
+
+STATELESS_KEY = "default"
+"""Agent key of requests without a conversation (the request carries the whole history)."""
+STATELESS_PREFIX = "~"
+"""Over gRPC a caller sends a request without a conversation to ``AgentId(agent, "~" + request_id)``: the host
+spreads those over the type's workers and forwards each with key :data:`STATELESS_KEY`. Conversation ids must
+not start with it (the HTTP API's pattern excludes it)."""
 
 
 class ChatTurn(BaseModel):

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import hdrs, web
 
 import agenthost
+from agenthost.errors import HostError
 
 from .auth import owner_of
 from .body import read_body
@@ -43,12 +44,18 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
+    """Ready when the runtime runs and every agent is served (over gRPC: a worker serves its type now)."""
     agent_host = request.app[HOST]
     count = len(agent_host.agents()) if agent_host.started else 0
-    ok = agent_host.started and count > 0
-    return _json(
-        Readiness(status="ready" if ok else "not_ready", runtime=agent_host.started, agents=count), 200 if ok else 503
+    try:
+        served = await agent_host.served_agents()
+    except HostError:  # the gRPC host did not answer: nothing is known to be served
+        served = dict.fromkeys((spec.name for spec in agent_host.agents()), False)
+    ok = agent_host.started and count > 0 and all(served.values())
+    readiness = Readiness(
+        status="ready" if ok else "not_ready", runtime=agent_host.started, agents=count, served=served
     )
+    return _json(readiness, 200 if ok else 503)
 
 
 async def agents(request: web.Request) -> web.Response:

@@ -59,7 +59,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("GET", "/health", native.health, "Liveness", response=s.Health, guarded=False),
     Route(
-        "GET", "/ready", native.ready, "Readiness: runtime started, agents registered",
+        "GET", "/ready", native.ready, "Readiness: runtime started, every agent served",
         response=s.Readiness, guarded=False, errors=(503,),
     ),
     Route("GET", "/api/agents", native.agents, "The agents and their descriptions", "chat", s.AgentList, errors=(401,)),

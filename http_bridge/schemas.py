@@ -143,6 +143,10 @@ class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
     runtime: bool
     agents: int
+    served: dict[str, bool] = Field(
+        default_factory=dict,
+        description="Per agent: whether something runs it now (on the gRPC runtime: a live worker serves its type).",
+    )
 
 
 class ErrorDetail(BaseModel):

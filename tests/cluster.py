@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import shutil
 import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from agenthost import Settings
@@ -37,12 +39,23 @@ def free_port() -> int:
 
 
 class Proc:
-    """One ``python -m agenthost.cli ...`` process with its log file."""
+    """One ``python -m agenthost.cli ...`` process with its log file (and a worker's health port, if it has one)."""
 
     def __init__(self, name: str, process: asyncio.subprocess.Process, log: Path) -> None:
         self.name = name
         self.process = process
         self.log = log
+        self.health_port: int | None = None
+
+    async def health(self, path: str = "/health") -> tuple[int, dict[str, Any]]:
+        """A worker's ``GET /health`` (or ``/ready``): status and JSON body."""
+        assert self.health_port is not None, f"{self.name} has no health port"
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http,
+            http.get(f"http://127.0.0.1:{self.health_port}{path}") as response,
+        ):
+            body: dict[str, Any] = await response.json()
+            return response.status, body
 
     @property
     def pid(self) -> int:
@@ -111,10 +124,24 @@ class Cluster:
         return proc
 
     async def start_worker(
-        self, agents: str = "echo", *, ready: bool = True, env: Mapping[str, str] | None = None
+        self,
+        agents: str = "echo",
+        *,
+        ready: bool = True,
+        env: Mapping[str, str] | None = None,
+        replica: str | None = None,
+        health: bool = False,
     ) -> Proc:
+        """A worker serving ``agents``; ``replica`` names it, ``health`` gives it a health port (``proc.health()``)."""
+        extra = dict(env or {})
+        port = free_port() if health else None
+        if port is not None:
+            extra["AGENTHOST_RUNTIME__HEALTH_PORT"] = str(port)
+        if replica is not None:
+            extra["AGENTHOST_RUNTIME__REPLICA_ID"] = replica
         args = ("worker", "--host-address", self.host_address, "--agents", agents)
-        proc = await self.spawn(f"worker-{agents.replace(',', '+')}", *args, env=env)
+        proc = await self.spawn(f"worker-{replica or agents.replace(',', '+')}", *args, env=extra)
+        proc.health_port = port
         if ready:
             await proc.wait_for_log("worker serving agents")
         return proc
@@ -185,6 +212,18 @@ async def redis_server(tmp_path: Path) -> AsyncIterator[str]:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(10):
                 await process.wait()
+
+
+async def eventually(check: Callable[[], bool | Awaitable[bool]], within: float, what: str) -> None:
+    """Wait until ``check()`` (sync or async) is true, polling; fail naming ``what`` after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if await result if inspect.isawaitable(result) else result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {within} s: {what}")
+        await asyncio.sleep(0.05)
 
 
 async def wait_for_port(port: int, within: float) -> None:

@@ -48,6 +48,7 @@ class FakeOpenAI:
 
     script: deque[FakeReply] = field(default_factory=deque)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
     cancelled: int = 0
     completed: int = 0
     model: str = "fake-model"
@@ -96,6 +97,7 @@ class FakeOpenAI:
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
+        self.headers.append(dict(request.headers))
         self.started_event.set()
         reply = self._next_reply(body)
         if reply.status != 200:

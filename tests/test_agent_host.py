@@ -63,3 +63,10 @@ async def test_a_request_id_names_one_turn(host: AgentHost) -> None:
     assert {event.request_id for event in events} == {"req-1"}
     reply = await host.chat("echo", "hello", request_id="req-2")
     assert reply.request_id == "req-2"
+
+
+async def test_a_conversation_id_cannot_pose_as_a_stateless_request(host: AgentHost) -> None:
+    """Over gRPC, keys starting with "~" mark stateless requests the host spreads over workers."""
+    with pytest.raises(BadRequest, match="must not start with '~'"):
+        host.request("echo", "hi", conversation_id="~c1")
+    assert await host.served_agents() == {spec.name: True for spec in host.agents()}

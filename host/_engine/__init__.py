@@ -11,9 +11,10 @@ host servicer: all three hold a ``SubscriptionManager`` as
 The gRPC engine (autogen-ext 0.7.5) hangs callers when left alone: the host
 drops a request to an unregistered type, cancels (and never answers) requests
 pending on a worker that disconnects, and routes replies by the caller's own
-request counter (two callers' request ``"7"`` to one worker collide). A worker
-never notices that its host connection broke. :mod:`.grpc_worker` and
-:mod:`.grpc_host` fix or expose that. :mod:`.openai` closes AutoGen's OpenAI
+request counter (two callers' request ``"7"`` to one worker collide). Its host
+also allows one worker per agent type. A worker never notices that its host
+connection broke. :mod:`.grpc_worker` and :mod:`.grpc_host` (a subclass of the
+host servicer that places work over many workers) fix or expose that. :mod:`.openai` closes AutoGen's OpenAI
 streams that end early.
 
 Every upstream function or class these modules fork, wrap or rely on is pinned
@@ -26,13 +27,18 @@ from __future__ import annotations
 
 from . import openai, pins
 from ._base import ENGINE_VERSION
-from .grpc_host import host_server, host_servicer, install_fail_fast_routing
+from .grpc_host import RoutingHostServicer, add_to_server, client_id
 from .grpc_worker import (
+    RequestCounts,
+    call_host,
+    count_requests,
     fail_pending_requests,
+    host_client_id,
     host_connection_task,
     inflight_tasks,
     install_always_answer,
     prune_pending_requests,
+    request_counts,
     stop_worker,
 )
 from .local import (
@@ -50,23 +56,28 @@ from .subscriptions import BoundedSubscriptionManager, install_bounded_subscript
 __all__ = [
     "ENGINE_VERSION",
     "BoundedSubscriptionManager",
+    "RequestCounts",
+    "RoutingHostServicer",
+    "add_to_server",
+    "call_host",
+    "client_id",
+    "count_requests",
     "dispatch_in_batches",
     "evict_instance",
     "fail_pending_requests",
     "get_instance",
+    "host_client_id",
     "host_connection_task",
-    "host_server",
-    "host_servicer",
     "inflight_tasks",
     "install_always_answer",
     "install_bounded_subscriptions",
-    "install_fail_fast_routing",
     "instance_count",
     "known_agent_types",
     "missing_serializers",
     "openai",
     "pins",
     "prune_pending_requests",
+    "request_counts",
     "serialize_only_when_logged",
     "stop_worker",
     "untraced",

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from typing import Any
 
 from ._base import attr
 
 __all__ = [
+    "RequestCounts",
+    "call_host",
+    "count_requests",
     "fail_pending_requests",
+    "host_client_id",
     "host_connection_task",
     "inflight_tasks",
     "install_always_answer",
     "prune_pending_requests",
+    "request_counts",
     "stop_worker",
 ]
 
@@ -29,6 +35,31 @@ def host_connection_task(runtime: Any) -> asyncio.Task[None]:
     if task is None:
         raise RuntimeError("the gRPC worker runtime has no host stream")
     return task
+
+
+def host_client_id(runtime: Any) -> str:
+    """The id this runtime's host knows it by (sent as ``client-id`` metadata with every call)."""
+    client: str = attr(_connection(runtime), "_client_id")
+    return client
+
+
+async def call_host(runtime: Any, method: str, body: bytes, within: float) -> bytes:
+    """A unary call (raw bytes both ways) to another service of the host, on this runtime's channel, as this client.
+
+    Raises:
+        grpc.aio.AioRpcError: the call failed (``UNIMPLEMENTED`` from a host without that service).
+    """
+    connection = _connection(runtime)
+    call = attr(connection, "_channel").unary_unary(method)
+    answer: bytes = await call(body, metadata=connection.metadata, timeout=within)  # a gRPC deadline
+    return answer
+
+
+def _connection(runtime: Any) -> Any:
+    connection = attr(runtime, "_host_connection")
+    if connection is None:
+        raise RuntimeError("the gRPC worker runtime is not started")
+    return connection
 
 
 def fail_pending_requests(runtime: Any, error: Exception) -> int:
@@ -74,6 +105,41 @@ def install_always_answer(runtime: Any) -> None:
             await runtime._host_connection.send(agent_worker_pb2.Message(response=response))
 
     runtime._process_request = process_request
+
+
+class RequestCounts:
+    """The requests of one kind a worker took: answered, per agent type, and in flight."""
+
+    def __init__(self) -> None:
+        self.served: Counter[str] = Counter()
+        self.inflight = 0
+
+
+def count_requests(runtime: Any, data_type: str) -> RequestCounts:
+    """Count the requests whose payload is ``data_type`` (a wire class name) that the worker handles."""
+    original = attr(runtime, "_process_request")
+    counts = RequestCounts()
+
+    async def process_request(request: Any) -> None:
+        if request.payload.data_type != data_type:
+            await original(request)
+            return
+        counts.inflight += 1
+        try:
+            await original(request)
+        finally:
+            counts.inflight -= 1
+            counts.served[request.target.type] += 1
+
+    runtime._process_request = process_request
+    runtime._agenthost_request_counts = counts
+    return counts
+
+
+def request_counts(runtime: Any) -> RequestCounts:
+    """What :func:`count_requests` installed on ``runtime`` (empty counts if nothing was)."""
+    counts = getattr(runtime, "_agenthost_request_counts", None)
+    return counts if isinstance(counts, RequestCounts) else RequestCounts()
 
 
 async def stop_worker(runtime: Any, seconds: float) -> None:

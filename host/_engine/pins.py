@@ -15,7 +15,8 @@ __all__ = ["PINS", "changed", "source_hash"]
 
 _CORE = "autogen_core._single_threaded_agent_runtime.SingleThreadedAgentRuntime"
 _WORKER = "autogen_ext.runtimes.grpc._worker_runtime"
-_SERVICER = "autogen_ext.runtimes.grpc._worker_runtime_host_servicer.GrpcWorkerAgentRuntimeHostServicer"
+_HOST = "autogen_ext.runtimes.grpc._worker_runtime_host_servicer"
+_SERVICER = f"{_HOST}.GrpcWorkerAgentRuntimeHostServicer"
 
 PINS: dict[str, str] = {
     # subscriptions.BoundedSubscriptionManager subclasses it and relies on _subscriptions
@@ -30,16 +31,38 @@ PINS: dict[str, str] = {
     f"{_CORE}._try_serialize": "7fbddadea4f8681e",
     f"{_CORE}._create_otel_attributes": "1763d158669abce5",
     f"{_CORE}._get_agent": "40a33e2933368f88",
-    # grpc_worker: the host connection, pending requests, background tasks, _process_request (wrapped)
+    # grpc_worker: the host connection (its channel, client id, metadata), pending requests, background tasks,
+    # _process_request (wrapped twice: always answer, count requests)
     f"{_WORKER}.GrpcWorkerAgentRuntime.__init__": "aa121ee2623acd3f",
     f"{_WORKER}.GrpcWorkerAgentRuntime._process_request": "da0fddce7e5ed210",
     f"{_WORKER}.GrpcWorkerAgentRuntime.stop": "6aecddd4a62345d0",
     f"{_WORKER}.HostConnection": "3ff55a20d2cf809e",
-    # grpc_host: _process_request replaced, the servicer's state relied on
+    # grpc_host.RoutingHostServicer subclasses it: RegisterAgent, Add/RemoveSubscription, _process_request,
+    # _process_event and _on_client_disconnect replaced; OpenChannel's cleanup order (connection deleted, pending
+    # futures cancelled, then _on_client_disconnect) and _process_response relied on
     _SERVICER: "224fb19c22ea99e3",
-    "autogen_ext.runtimes.grpc._worker_runtime_host.GrpcWorkerAgentRuntimeHost.__init__": "4d2e9c50de1e1445",
+    f"{_HOST}.ChannelConnection": "8642eb665d420d84",
+    f"{_HOST}.get_client_id_or_abort": "1e49236403941751",
+    "autogen_ext.runtimes.grpc._utils.subscription_from_proto": "aed5abb1a32b2103",
+    # grpc_host.add_to_server: the methods are bound when the servicer is added, not looked up per call
+    "autogen_ext.runtimes.grpc.protos.agent_worker_pb2_grpc.add_AgentRpcServicer_to_server": "baf5eb58dc730323",
+    # grpc_host._SharedSubscriptions: equal subscriptions from two workers are one (same types, any id)
+    "autogen_core._type_subscription.TypeSubscription.__eq__": "2c5d224b6a2d1f1a",
+    "autogen_core._type_prefix_subscription.TypePrefixSubscription.__eq__": "559525af7f7d81fb",
     # openai.stream_chunks replaces it
     "autogen_ext.models.openai._openai_client.BaseOpenAIChatCompletionClient._create_stream_chunks": "3c5bc590390ed89c",
+    # openai._post repeats the request create() makes (its _post call and the streaming wrapper's header)
+    "openai.resources.chat.completions.completions.AsyncCompletions.create": "2fe3a6d9a31a93c8",
+    "openai._response.async_to_streamed_response_wrapper": "b521e64560e457e6",
+    # openai_wire.Wire sends what these build and send, retries and fails as they do, and skips the two hooks
+    "openai._base_client.AsyncAPIClient.request": "52506e6c8ba17cff",
+    "openai._base_client.AsyncAPIClient._sleep_for_retry": "83c05fe88b48acd9",
+    "openai._base_client.BaseClient._build_request": "23cad049a0154f76",
+    "openai._base_client.BaseClient._build_headers": "c5876332cda1627e",
+    "openai._vendor.httpx_aiohttp.transport.AiohttpTransport.handle_async_request": "685989131a3a46dc",
+    "openai._vendor.httpx_aiohttp.transport.map_aiohttp_exceptions": "e98820cc04b9b076",
+    "openai.lib._client_auth.async_prepare_options": "29662896c76abba7",
+    "openai.lib._client_auth.async_prepare_request": "6ce092fc19bacbf8",
 }
 """Dotted path of each pinned object -> the first 16 hex digits of the SHA-256 of its source."""
 

@@ -30,7 +30,7 @@ from opentelemetry.context import Context
 
 from ..errors import HostError
 from ..events import StatusData
-from ..messages import CancelReply, CancelRequest, ChatReply, ChatRequest, ErrorCode, ErrorInfo
+from ..messages import STATELESS_KEY, CancelReply, CancelRequest, ChatReply, ChatRequest, ErrorCode, ErrorInfo
 from ..models.provider import ModelProvider
 from ..models.scoped import turn_scope
 from ..settings import Settings
@@ -46,9 +46,6 @@ from .transcripts import Transcript
 __all__ = ["STATELESS_KEY", "AgentDeps", "HostedAgent"]
 
 logger = logging.getLogger(__name__)
-
-STATELESS_KEY = "default"
-"""Agent key for requests without a conversation: the request carries the whole history."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from typing import Any
 
 from autogen_core import AgentId
@@ -46,6 +46,10 @@ class InstanceTracker:
 
     def __len__(self) -> int:
         return len(self._last_used)
+
+    def by_type(self) -> Counter[str]:
+        """Live conversation instances per agent type."""
+        return Counter(agent_id.type for agent_id in self._last_used)
 
     def start(self, runtime: Any) -> None:
         self._runtime = runtime

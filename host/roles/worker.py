@@ -1,19 +1,28 @@
-"""``agenthost worker``: agent types on a gRPC worker runtime, with a liveness endpoint.
+"""``agenthost worker``: agent types on a gRPC worker runtime, with a health endpoint.
 
-A worker is an :class:`~host.agent_host.AgentHost` in gRPC mode: the same
+A worker is an :class:`~agenthost.agent_host.AgentHost` in gRPC mode: the same
 plugin loading and registration, its agent instances living in this process.
+Any number of workers may serve one agent type: the host places each
+conversation on one of them (:mod:`agenthost.roles.placement`).
 
-Liveness is a tiny HTTP server (``runtime.health_port``, on ``http.host``):
+Health is a tiny HTTP server (``runtime.health_port``, on ``http.host``):
 ``GET /health`` answers 200 while the host connection is up and the event loop
-runs, 503 otherwise; ``GET /ready`` is 503 while draining. An ``httpGet``
-probe needs no shell and no writable file (the pods run with a read-only root
-filesystem), and it proves the event loop itself is alive, which a heartbeat
-file written by a thread would not. ``GET /metrics`` serves the worker's metrics
-(its agents' turns, live instances, state store, event loop lag) for Prometheus.
+runs, 503 otherwise, with a JSON body naming the agent types served, the turns
+served and the live conversations (per type), the turns in flight and whether it
+drains; ``GET /ready`` is 503 while draining. An ``httpGet`` probe needs no
+shell and no writable file (the pods run with a read-only root filesystem), and
+it proves the event loop itself is alive, which a heartbeat file written by a
+thread would not. ``GET /metrics`` serves the worker's metrics (its agents'
+turns, live instances, state store, event loop lag) for Prometheus.
 
-Exit codes: 0 after SIGTERM/SIGINT (in-flight turns drained, within
-``timeouts.shutdown``); 2 when it cannot start (host unreachable, agent type
-already served by another worker); 3 when the host connection is lost.
+On SIGTERM/SIGINT it drains: ``/ready`` turns 503, the host is asked to place
+nothing new here (its idle conversations move to other workers at once, a busy
+one after its turn), and the worker waits until the host has no request in
+flight to it (within ``timeouts.request`` + ``timeouts.cancel``: a turn ends by
+then), then stops.
+
+Exit codes: 0 after SIGTERM/SIGINT; 2 when it cannot start (host unreachable,
+agent type refused); 3 when the host connection is lost.
 """
 
 from __future__ import annotations
@@ -22,18 +31,19 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
-from autogen_core import AgentRuntime
 
 from .. import _engine
 from ..agent_host import AgentHost
+from ..runtime import routing
 from ..runtime.grpc_worker_runtime import EXIT_STARTUP_FAILED
 from ..settings import Settings
-from ..telemetry import CONTENT_TYPE, NO_METRICS, NoMetrics
+from ..telemetry import CONTENT_TYPE
 from .signals import stop_event
 
-__all__ = ["health_app", "run_worker"]
+__all__ = ["health_app", "health_report", "run_worker"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,38 +65,68 @@ async def _serve(settings: Settings) -> int:
         return EXIT_STARTUP_FAILED
     draining = asyncio.Event()
     try:
-        async with _health_server(settings, host.runtime, draining, host.metrics):
+        async with _health_server(settings, host, draining):
             names = ", ".join(spec.name for spec in host.agents())
             logger.info("worker serving agents [%s] via the gRPC host at %s", names, settings.runtime.host_address)
             await stop.wait()
             draining.set()
-            logger.info("stopping: draining in-flight turns (up to %g s)", settings.timeouts.shutdown)
+            await _drain(host)
             await host.stop()
     finally:
         await host.stop()
     return 0
 
 
+async def _drain(host: AgentHost) -> None:
+    """Ask the host to move this worker's conversations away, and wait until it sends nothing more here
+    (a turn in flight ends within the request timeout: it finishes, or is cancelled)."""
+    within = host.settings.timeouts.request + host.settings.timeouts.cancel
+    logger.info("stopping: draining this worker's conversations (up to %g s)", within)
+    try:
+        left = await routing.drain(host.runtime, within)
+    except Exception as exc:  # an older host without the service, or the host is gone: stop anyway
+        logger.warning("the gRPC host did not drain this worker (%s); stopping with what is in flight", exc)
+        return
+    if left:
+        logger.warning("%d requests still in flight after %g s; stopping anyway", left, within)
+
+
 def _startup_problem(exc: Exception) -> str:
     details = getattr(exc, "details", None)
     text = details() if callable(details) else str(exc)
     if "already registered" in text:
-        return (
-            f"the gRPC host refused an agent type: {text}. The host allows one worker per agent type: "
-            "stop the other worker, or give this one other --agents (AGENTHOST_AGENTS)"
-        )
+        return f"the gRPC host refused an agent type: {text}"
     return f"{type(exc).__name__}: {text}"
 
 
-def health_app(runtime: AgentRuntime, draining: asyncio.Event, metrics: NoMetrics = NO_METRICS) -> web.Application:
-    """``/health`` (liveness: host connection up), ``/ready`` (also not draining), ``/metrics`` (Prometheus)."""
+def health_report(host: AgentHost, draining: bool) -> dict[str, Any]:
+    """What ``/health`` says: the agent types served, turns served and live conversations (total and per type)."""
+    counts = _engine.request_counts(host.runtime)
+    live = host.instances.by_type()
+    return {
+        "status": "draining" if draining else "ok",
+        "replica_id": host.settings.runtime.replica_id,
+        "client_id": _engine.host_client_id(host.runtime),
+        "agent_types": sorted(spec.name for spec in host.agents()),
+        "turns_served": sum(counts.served.values()),
+        "turns_by_agent": dict(sorted(counts.served.items())),
+        "inflight_turns": counts.inflight,
+        "live_conversations": sum(live.values()),
+        "conversations_by_agent": dict(sorted(live.items())),
+        "draining": draining,
+    }
+
+
+def health_app(host: AgentHost, draining: asyncio.Event) -> web.Application:
+    """``/health`` (liveness: host connection up, with the report), ``/ready`` (also not draining), ``/metrics``."""
 
     def connected() -> bool:
-        return not _engine.host_connection_task(runtime).done()
+        return not _engine.host_connection_task(host.runtime).done()
 
     async def health(request: web.Request) -> web.Response:
-        ok = connected()
-        return web.json_response({"status": "ok" if ok else "host connection lost"}, status=200 if ok else 503)
+        if not connected():
+            return web.json_response({"status": "host connection lost"}, status=503)
+        return web.json_response(health_report(host, draining.is_set()))
 
     async def ready(request: web.Request) -> web.Response:
         ok = connected() and not draining.is_set()
@@ -94,6 +134,7 @@ def health_app(runtime: AgentRuntime, draining: asyncio.Event, metrics: NoMetric
         return web.json_response({"status": status}, status=200 if ok else 503)
 
     async def prometheus(request: web.Request) -> web.Response:
+        metrics = host.metrics
         if not metrics.enabled:
             raise web.HTTPNotFound(text="metrics are off (AGENTHOST_TELEMETRY__METRICS=false)")
         return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
@@ -106,14 +147,12 @@ def health_app(runtime: AgentRuntime, draining: asyncio.Event, metrics: NoMetric
 
 
 @contextlib.asynccontextmanager
-async def _health_server(
-    settings: Settings, runtime: AgentRuntime, draining: asyncio.Event, metrics: NoMetrics
-) -> AsyncIterator[None]:
+async def _health_server(settings: Settings, host: AgentHost, draining: asyncio.Event) -> AsyncIterator[None]:
     port = settings.runtime.health_port
     if port is None:
         yield
         return
-    runner = web.AppRunner(health_app(runtime, draining, metrics), handle_signals=False, access_log=None)
+    runner = web.AppRunner(health_app(host, draining), handle_signals=False, access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.http.host, port)

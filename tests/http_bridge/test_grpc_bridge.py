@@ -73,7 +73,10 @@ async def test_both_replicas_serve_health_chat_and_streams(deployment: Deploymen
         async with http.get(f"{bridge.url}/health") as response:
             assert response.status == 200
         async with http.get(f"{bridge.url}/ready") as response:
-            assert response.status == 200
+            served = (await response.json())["served"]
+        assert response.status == 503  # weather, writer-critic and password-game have no worker here
+        assert served == {name: name in {"echo", "assistant"} for name in served}
+        assert len(served) == 5
 
     async def stream(bridge: Bridge, text: str) -> list[tuple[str, dict[str, Any]]]:
         async with http.post(f"{bridge.url}/api/chat/stream", json={"agent": "echo", "message": text}) as response:

@@ -16,7 +16,10 @@ async def test_index_health_ready(client: Client) -> None:
     assert await (await client.get("/health")).json() == {"status": "ok"}
     ready = await client.get("/ready")
     assert ready.status == 200
-    assert (await ready.json())["status"] == "ready"
+    body = await ready.json()
+    assert body["status"] == "ready"
+    assert body["served"]["echo"] is True
+    assert all(body["served"].values())
 
 
 async def test_agents_have_descriptions(client: Client) -> None:

@@ -36,6 +36,11 @@ def _pods(objects: list[Obj]) -> list[Obj]:
     return _of(objects, "Deployment")
 
 
+def _workers(objects: list[Obj]) -> list[Obj]:
+    labels = "app.kubernetes.io/component"
+    return [d for d in _pods(objects) if d["spec"]["template"]["metadata"]["labels"].get(labels) == "worker"]
+
+
 def _containers(deployment: Obj) -> list[dict[str, Any]]:
     containers: list[dict[str, Any]] = deployment["spec"]["template"]["spec"]["containers"]
     return containers
@@ -63,6 +68,9 @@ def test_the_expected_objects_exist(objects: list[Obj]) -> None:
         ("Service", "agenthost-bridge"),
         ("PodDisruptionBudget", "agenthost-bridge"),
         ("HorizontalPodAutoscaler", "agenthost-bridge"),
+        ("PodDisruptionBudget", "agenthost-worker-echo"),
+        ("PodDisruptionBudget", "agenthost-worker-llm"),
+        ("HorizontalPodAutoscaler", "agenthost-worker-llm"),
     ]:
         assert expected in kinds
     host = next(d for d in _pods(objects) if d["metadata"]["name"] == "agenthost-grpc-host")
@@ -160,9 +168,9 @@ def test_configmap_values_parse_as_settings(objects: list[Obj], monkeypatch: pyt
     assert int(port) in {p["port"] for p in host_service["spec"]["ports"]}
     bridge = next(d for d in _pods(objects) if d["metadata"]["name"] == "agenthost-bridge")
     assert bridge["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > settings.http.shutdown_timeout
-    for deployment in _pods(objects):
-        if deployment["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component") == "worker":
-            assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > settings.timeouts.shutdown
+    longest_drain = settings.timeouts.request + settings.timeouts.cancel + settings.timeouts.shutdown
+    for deployment in _workers(objects):
+        assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > longest_drain
 
 
 def test_secret_keys_load_as_settings(objects: list[Obj], tmp_path: Path) -> None:
@@ -188,10 +196,35 @@ def test_commands_are_cli_roles_and_agents_are_served_once(objects: list[Obj]) -
                 continue
             args = _parser().parse_args(container["args"])
             if args.command == "worker":
-                assert deployment["spec"]["replicas"] == 1  # the host allows one worker per agent type
-                assert deployment["spec"]["strategy"]["type"] == "Recreate"
                 served += args.agents.split(",")
-    assert sorted(served) == sorted(spec.name for spec in registry)  # every shipped agent, exactly once
+    assert sorted(served) == sorted(spec.name for spec in registry)  # every shipped agent, in one group
+
+
+def test_workers_scale_and_roll_without_losing_a_worker_group(objects: list[Obj]) -> None:
+    """Several replicas per group; an update adds a pod before draining an old one; a PDB guards each group."""
+    budgets = _of(objects, "PodDisruptionBudget")
+    for deployment in _workers(objects):
+        assert deployment["spec"]["replicas"] >= 2
+        strategy = deployment["spec"]["strategy"]
+        assert strategy["type"] == "RollingUpdate"
+        assert strategy["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        (budget,) = [b for b in budgets if b["spec"]["selector"]["matchLabels"].items() <= labels.items()]
+        assert budget["spec"]["maxUnavailable"] == 1
+    scaled = {hpa["spec"]["scaleTargetRef"]["name"]: hpa["spec"] for hpa in _of(objects, "HorizontalPodAutoscaler")}
+    assert "agenthost-worker-llm" in scaled
+    assert scaled["agenthost-worker-llm"]["minReplicas"] >= 2
+
+
+def test_no_two_budgets_or_deployments_claim_one_pod(objects: list[Obj]) -> None:
+    pods = [d["spec"]["template"]["metadata"]["labels"] for d in _pods(objects)]
+    for labels in pods:
+        claims = [
+            b
+            for b in _of(objects, "PodDisruptionBudget")
+            if b["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        ]
+        assert len(claims) <= 1, labels
 
 
 def test_pods_run_non_root_with_a_read_only_root(objects: list[Obj]) -> None:

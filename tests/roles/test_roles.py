@@ -6,7 +6,6 @@ import asyncio
 import signal
 from collections.abc import Callable
 
-import aiohttp
 import grpc  # type: ignore[import-untyped]
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -72,12 +71,14 @@ async def test_worker_gives_up_without_a_host(cluster: Cluster) -> None:
     assert "could not reach the gRPC host" in worker.text()
 
 
-async def test_second_worker_for_a_type_is_refused_clearly(cluster: Cluster) -> None:
+async def test_a_second_bridge_with_the_same_replica_id_is_refused_clearly(cluster: Cluster) -> None:
+    """A bridge's stream type has one owner: two bridges sharing one would each get half of the streams."""
     await cluster.start_host()
-    await cluster.start_worker("echo")
-    second = await cluster.start_worker("echo", ready=False)
-    assert await second.wait(15) == 2
-    assert "one worker per agent type" in second.text()
+    first = await cluster.start_bridge(free_port(), "same")
+    await first.wait_for_log("agenthost listening")
+    second = await cluster.start_bridge(free_port(), "same")
+    assert await second.wait(15) != 0
+    assert "give each bridge replica its own AGENTHOST_RUNTIME__REPLICA_ID" in second.text()
 
 
 async def test_host_health_service_and_sigterm(cluster: Cluster) -> None:
@@ -91,14 +92,28 @@ async def test_host_health_service_and_sigterm(cluster: Cluster) -> None:
     assert await host.wait(15) == 0
 
 
-async def test_worker_health_endpoints(cluster: Cluster) -> None:
+async def test_worker_health_endpoints(cluster: Cluster, client: Client) -> None:
     await cluster.start_host()
-    port = free_port()
-    await cluster.start_worker("echo", env={"AGENTHOST_RUNTIME__HEALTH_PORT": str(port)})
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
-        for path in ("/health", "/ready"):
-            async with http.get(f"http://127.0.0.1:{port}{path}") as response:
-                assert response.status == 200, path
+    worker = await cluster.start_worker("echo", replica="w1", health=True)
+    async with client() as caller:
+        await caller.chat("echo", "one", conversation_id="c1")
+        await caller.chat("echo", "two", conversation_id="c1")
+        await caller.chat("echo", "stateless")
+    assert await worker.health("/ready") == (200, {"status": "ready"})
+    status, report = await worker.health()
+    assert status == 200
+    assert report == {
+        "status": "ok",
+        "replica_id": "w1",
+        "client_id": report["client_id"],
+        "agent_types": ["echo"],
+        "turns_served": 3,
+        "turns_by_agent": {"echo": 3},
+        "inflight_turns": 0,
+        "live_conversations": 1,
+        "conversations_by_agent": {"echo": 1},
+        "draining": False,
+    }
 
 
 async def test_worker_metrics(cluster: Cluster, client: Client) -> None:
