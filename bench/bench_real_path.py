@@ -113,6 +113,7 @@ class Target:
     model: str
     pids: tuple[int, ...] = ()  # processes whose CPU time counts; none for direct
     strict: bool = True  # replies carry usage (OpenAI's full format)
+    roles: tuple[str, ...] = ()  # a name per pid, when there are several (gRPC: host, worker, bridge)
 
 
 # --- processes ---------------------------------------------------------------------------------------
@@ -167,16 +168,25 @@ def free_port() -> int:
 
 def cpu_ms(pids: Sequence[int]) -> float:
     """utime + stime of the processes, in ms."""
-    total = 0
+    return sum(cpu_each(pids))
+
+
+def cpu_each(pids: Sequence[int]) -> list[float]:
+    """utime + stime of each process, in ms."""
+    times = []
     for pid in pids:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
-    return total * CLOCK_TICK_MS
+        times.append((int(fields[11]) + int(fields[12])) * CLOCK_TICK_MS)  # fields 14 and 15 of proc(5)
+    return times
 
 
 def base_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("AGENTHOST_", "OPENAI_"))}
+
+
+EXTRA_ENV: dict[str, str] = {}
+"""Settings every agenthost process gets on top of the bench's (``--set streaming.coalesce_ms=50``)."""
 
 
 def agenthost_env(backend: str) -> dict[str, str]:
@@ -189,6 +199,7 @@ def agenthost_env(backend: str) -> dict[str, str]:
         "AGENTHOST_AGENTS": "assistant,echo",
         "AGENTHOST_LOG_LEVEL": "WARNING",
         "AGENTHOST_ENTRY_POINTS": "false",
+        **EXTRA_ENV,
     }
 
 
@@ -243,7 +254,7 @@ async def start_grpc(procs: Processes, session: aiohttp.ClientSession, backend: 
     address = f"127.0.0.1:{host_port}"
     host = await procs.start("grpc-host", agenthost_command("grpc-host", "--address", address), env, ROOT)
     await wait_port(host_port, procs, "grpc-host")
-    worker_cmd = agenthost_command("worker", "--host-address", address, "--agents", "assistant")
+    worker_cmd = agenthost_command("worker", "--host-address", address, "--agents", "assistant,echo")
     worker_env = {**env, "AGENTHOST_RUNTIME__HEALTH_PORT": str(health)}
     worker = await procs.start("grpc-worker", worker_cmd, worker_env, ROOT)
     bridge_cmd = agenthost_command("serve", "--runtime", "grpc", "--host-address", address, "--port", str(port))
@@ -252,7 +263,8 @@ async def start_grpc(procs: Processes, session: aiohttp.ClientSession, backend: 
     await wait_ready(session, f"http://127.0.0.1:{health}/ready", procs, *names)
     await wait_ready(session, f"http://127.0.0.1:{port}/ready", procs, *names)
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
-    return Target("agenthost gRPC", url, "assistant", (host.pid, worker.pid, bridge.pid))
+    pids = (host.pid, worker.pid, bridge.pid)
+    return Target("agenthost gRPC", url, "assistant", pids, roles=("host", "worker", "bridge"))
 
 
 # --- the seed server ------------------------------------------------------------------------------------
@@ -504,6 +516,7 @@ class Result:
     warmup_errors: Counter[str]
     cpu_ms: float | None
     backend: dict[str, int]
+    cpu_split: tuple[float, ...] = ()  # per process of the target, when it has several
 
     @property
     def requests(self) -> int:
@@ -550,12 +563,13 @@ class Bench:
     async def measure(self, target: Target, case: Case) -> Result:
         call = make_call(target, case)
         warm = await drive(self.session, call, case.clients, self.warmup)
-        cpu0, stats0 = (cpu_ms(target.pids) if target.pids else None), await self.backend_stats()
+        each0, stats0 = cpu_each(target.pids), await self.backend_stats()
         outcome = await drive(self.session, call, case.clients, self.seconds)
-        cpu1, stats1 = (cpu_ms(target.pids) if target.pids else None), await self.backend_stats()
-        cpu = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
+        each1, stats1 = cpu_each(target.pids), await self.backend_stats()
+        split = tuple(after - before for before, after in zip(each0, each1, strict=True))
+        cpu = sum(split) if target.pids else None
         backend = {key: stats1[key] - stats0[key] for key in ("started", "finished", "abandoned")}
-        return Result(target, case, outcome, warm.errors, cpu, backend)
+        return Result(target, case, outcome, warm.errors, cpu, backend, split if len(split) > 1 else ())
 
     async def run_case(self, case: Case) -> list[Result]:
         await self.configure(case.shape)
@@ -566,6 +580,12 @@ class Bench:
         for target in self.targets:
             result = await self.measure(target, case)
             print(row(result, results[0] if results else result), flush=True)
+            if result.cpu_split and result.requests:
+                unit, count = ("token", result.tokens) if case.stream else ("request", result.requests)
+                parts = ", ".join(
+                    f"{role} {ms / count:.3f}" for role, ms in zip(target.roles, result.cpu_split, strict=True)
+                )
+                print(f"    CPU ms per {unit} by process: {parts}", flush=True)
             results.append(result)
         print_errors(results)
         return results
@@ -783,7 +803,17 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--seed", action="store_true", help="also the seed agent server (venv cached in /tmp)")
     parser.add_argument("--profile", action="store_true", help="py-spy the embedded server under case 3's load")
     parser.add_argument("--cases", default="1,2,3,4,5", help="which cases, e.g. 3,4")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an agenthost setting, e.g. streaming.coalesce_ms=50",
+    )
     args = parser.parse_args(argv)
+    for item in args.set:
+        key, _, value = item.partition("=")
+        EXTRA_ENV["AGENTHOST_" + key.upper().replace(".", "__")] = value
     seconds, warmup = (1.5, 0.5) if args.quick else (args.seconds, args.warmup)
     cases = tuple(int(number) for number in args.cases.split(","))
     return Options(seconds, warmup, args.grpc, args.seed, args.profile, cases)
