@@ -23,6 +23,11 @@ Cases (each: a warm-up, then ``--seconds`` of load; a table per case):
    streamed: req/s, ratio, time to first token (p50, client side: to the first content
    delta) and the TTFT added over direct.
 5. 1 client streamed, no delay: added p50 over direct (goal <= 3 ms).
+6. case 4 with the 50 clients' first requests spread evenly over one reply's duration
+   (0.98 s). In case 4 all 50 start together and, every reply taking the same time,
+   stay in step: each wave of 50 turns starts within a millisecond, and the last one
+   waits for the 49 before it (so does its first token, 200 ms later). Case 6 is the
+   same load arriving as independent users would.
 
 The load client is raw aiohttp (the openai SDK's per-chunk cost would dominate the client
 side on 2 cores): one coroutine per client, looping until the case's time is up, reading
@@ -95,6 +100,12 @@ class Case:
     clients: int
     stream: bool
     shape: Shape
+    spread: bool = False  # clients start evenly spread over one reply's duration, not all at once
+
+    @property
+    def reply_seconds(self) -> float:
+        """How long the backend takes over one reply."""
+        return (self.shape.first_token_ms + max(0, self.shape.tokens - 1) * self.shape.token_ms) / 1000
 
 
 CASES = (
@@ -103,6 +114,7 @@ CASES = (
     Case(3, "20 tokens, no delay, 20 clients, streamed", 20, True, Shape(20)),
     Case(4, "40 tokens, 200 ms to first + 20 ms/token, 50 clients, streamed", 50, True, Shape(40, 200, 20)),
     Case(5, "20 tokens, no delay, 1 client, streamed", 1, True, Shape(20)),
+    Case(6, "case 4 with arrivals spread over one reply (not 50 at once)", 50, True, Shape(40, 200, 20), spread=True),
 )
 
 
@@ -474,7 +486,10 @@ async def request(session: aiohttp.ClientSession, call: Call, outcome: Outcome) 
 FAILURES = (BadReply, aiohttp.ClientError, TimeoutError, ValueError)
 
 
-async def client_loop(session: aiohttp.ClientSession, call: Call, deadline: float, outcome: Outcome) -> None:
+async def client_loop(
+    session: aiohttp.ClientSession, call: Call, deadline: float, outcome: Outcome, delay: float = 0.0
+) -> None:
+    await asyncio.sleep(delay)
     while time.perf_counter() < deadline:
         try:
             await request(session, call, outcome)
@@ -483,10 +498,16 @@ async def client_loop(session: aiohttp.ClientSession, call: Call, deadline: floa
             await asyncio.sleep(0.01)
 
 
-async def drive(session: aiohttp.ClientSession, call: Call, clients: int, seconds: float) -> Outcome:
-    """``clients`` loops sending requests until ``seconds`` are up; the wall time includes the last replies."""
+async def drive(
+    session: aiohttp.ClientSession, call: Call, clients: int, seconds: float, spread: float = 0.0
+) -> Outcome:
+    """``clients`` loops sending requests until ``seconds`` are up; the wall time includes the last replies.
+
+    With ``spread`` the clients start ``spread / clients`` seconds apart (all at once otherwise).
+    """
     outcome, started = Outcome(), time.perf_counter()
-    await asyncio.gather(*(client_loop(session, call, started + seconds, outcome) for _ in range(clients)))
+    loops = (client_loop(session, call, started + seconds, outcome, i * spread / clients) for i in range(clients))
+    await asyncio.gather(*loops)
     outcome.wall = time.perf_counter() - started
     return outcome
 
@@ -562,9 +583,10 @@ class Bench:
 
     async def measure(self, target: Target, case: Case) -> Result:
         call = make_call(target, case)
-        warm = await drive(self.session, call, case.clients, self.warmup)
+        spread = case.reply_seconds if case.spread else 0.0
+        warm = await drive(self.session, call, case.clients, self.warmup, spread)
         each0, stats0 = cpu_each(target.pids), await self.backend_stats()
-        outcome = await drive(self.session, call, case.clients, self.seconds)
+        outcome = await drive(self.session, call, case.clients, self.seconds, spread)
         each1, stats1 = cpu_each(target.pids), await self.backend_stats()
         split = tuple(after - before for before, after in zip(each0, each1, strict=True))
         cpu = sum(split) if target.pids else None
@@ -648,7 +670,7 @@ def print_summary(all_results: dict[int, list[Result]]) -> None:
             text = f"case {number}: x{mine.rate / direct.rate:.2f}"
             if number in (1, 5):
                 text += f", +{mine.p50_ms - direct.p50_ms:.2f} ms p50"
-            if number == 4 and mine.ttft_ms is not None and direct.ttft_ms is not None:
+            if number in (4, 6) and mine.ttft_ms is not None and direct.ttft_ms is not None:
                 text += f", +{mine.ttft_ms - direct.ttft_ms:.1f} ms TTFT"
             parts.append(text)
         print(f"  {first.target.name}: " + "; ".join(parts))
@@ -802,7 +824,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--grpc", action=argparse.BooleanOptionalAction, default=True, help="also the gRPC roles")
     parser.add_argument("--seed", action="store_true", help="also the seed agent server (venv cached in /tmp)")
     parser.add_argument("--profile", action="store_true", help="py-spy the embedded server under case 3's load")
-    parser.add_argument("--cases", default="1,2,3,4,5", help="which cases, e.g. 3,4")
+    parser.add_argument("--cases", default="1,2,3,4,5,6", help="which cases, e.g. 3,4")
     parser.add_argument(
         "--set",
         action="append",
