@@ -23,6 +23,11 @@ Cases (each: a warm-up, then ``--seconds`` of load; a table per case):
    streamed: req/s, ratio, time to first token (p50, client side: to the first content
    delta) and the TTFT added over direct.
 5. 1 client streamed, no delay: added p50 over direct (goal <= 3 ms).
+6. case 4 with the 50 clients' first requests spread evenly over one reply's duration
+   (0.98 s). In case 4 all 50 start together and, every reply taking the same time,
+   stay in step: each wave of 50 turns starts within a millisecond, and the last one
+   waits for the 49 before it (so does its first token, 200 ms later). Case 6 is the
+   same load arriving as independent users would.
 
 The load client is raw aiohttp (the openai SDK's per-chunk cost would dominate the client
 side on 2 cores): one coroutine per client, looping until the case's time is up, reading
@@ -95,6 +100,12 @@ class Case:
     clients: int
     stream: bool
     shape: Shape
+    spread: bool = False  # clients start evenly spread over one reply's duration, not all at once
+
+    @property
+    def reply_seconds(self) -> float:
+        """How long the backend takes over one reply."""
+        return (self.shape.first_token_ms + max(0, self.shape.tokens - 1) * self.shape.token_ms) / 1000
 
 
 CASES = (
@@ -103,6 +114,7 @@ CASES = (
     Case(3, "20 tokens, no delay, 20 clients, streamed", 20, True, Shape(20)),
     Case(4, "40 tokens, 200 ms to first + 20 ms/token, 50 clients, streamed", 50, True, Shape(40, 200, 20)),
     Case(5, "20 tokens, no delay, 1 client, streamed", 1, True, Shape(20)),
+    Case(6, "case 4 with arrivals spread over one reply (not 50 at once)", 50, True, Shape(40, 200, 20), spread=True),
 )
 
 
@@ -113,6 +125,7 @@ class Target:
     model: str
     pids: tuple[int, ...] = ()  # processes whose CPU time counts; none for direct
     strict: bool = True  # replies carry usage (OpenAI's full format)
+    roles: tuple[str, ...] = ()  # a name per pid, when there are several (gRPC: host, worker, bridge)
 
 
 # --- processes ---------------------------------------------------------------------------------------
@@ -167,16 +180,25 @@ def free_port() -> int:
 
 def cpu_ms(pids: Sequence[int]) -> float:
     """utime + stime of the processes, in ms."""
-    total = 0
+    return sum(cpu_each(pids))
+
+
+def cpu_each(pids: Sequence[int]) -> list[float]:
+    """utime + stime of each process, in ms."""
+    times = []
     for pid in pids:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
-    return total * CLOCK_TICK_MS
+        times.append((int(fields[11]) + int(fields[12])) * CLOCK_TICK_MS)  # fields 14 and 15 of proc(5)
+    return times
 
 
 def base_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("AGENTHOST_", "OPENAI_"))}
+
+
+EXTRA_ENV: dict[str, str] = {}
+"""Settings every agenthost process gets on top of the bench's (``--set streaming.coalesce_ms=50``)."""
 
 
 def agenthost_env(backend: str) -> dict[str, str]:
@@ -189,6 +211,7 @@ def agenthost_env(backend: str) -> dict[str, str]:
         "AGENTHOST_AGENTS": "assistant,echo",
         "AGENTHOST_LOG_LEVEL": "WARNING",
         "AGENTHOST_ENTRY_POINTS": "false",
+        **EXTRA_ENV,
     }
 
 
@@ -243,7 +266,7 @@ async def start_grpc(procs: Processes, session: aiohttp.ClientSession, backend: 
     address = f"127.0.0.1:{host_port}"
     host = await procs.start("grpc-host", agenthost_command("grpc-host", "--address", address), env, ROOT)
     await wait_port(host_port, procs, "grpc-host")
-    worker_cmd = agenthost_command("worker", "--host-address", address, "--agents", "assistant")
+    worker_cmd = agenthost_command("worker", "--host-address", address, "--agents", "assistant,echo")
     worker_env = {**env, "AGENTHOST_RUNTIME__HEALTH_PORT": str(health)}
     worker = await procs.start("grpc-worker", worker_cmd, worker_env, ROOT)
     bridge_cmd = agenthost_command("serve", "--runtime", "grpc", "--host-address", address, "--port", str(port))
@@ -252,7 +275,8 @@ async def start_grpc(procs: Processes, session: aiohttp.ClientSession, backend: 
     await wait_ready(session, f"http://127.0.0.1:{health}/ready", procs, *names)
     await wait_ready(session, f"http://127.0.0.1:{port}/ready", procs, *names)
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
-    return Target("agenthost gRPC", url, "assistant", (host.pid, worker.pid, bridge.pid))
+    pids = (host.pid, worker.pid, bridge.pid)
+    return Target("agenthost gRPC", url, "assistant", pids, roles=("host", "worker", "bridge"))
 
 
 # --- the seed server ------------------------------------------------------------------------------------
@@ -462,7 +486,10 @@ async def request(session: aiohttp.ClientSession, call: Call, outcome: Outcome) 
 FAILURES = (BadReply, aiohttp.ClientError, TimeoutError, ValueError)
 
 
-async def client_loop(session: aiohttp.ClientSession, call: Call, deadline: float, outcome: Outcome) -> None:
+async def client_loop(
+    session: aiohttp.ClientSession, call: Call, deadline: float, outcome: Outcome, delay: float = 0.0
+) -> None:
+    await asyncio.sleep(delay)
     while time.perf_counter() < deadline:
         try:
             await request(session, call, outcome)
@@ -471,10 +498,16 @@ async def client_loop(session: aiohttp.ClientSession, call: Call, deadline: floa
             await asyncio.sleep(0.01)
 
 
-async def drive(session: aiohttp.ClientSession, call: Call, clients: int, seconds: float) -> Outcome:
-    """``clients`` loops sending requests until ``seconds`` are up; the wall time includes the last replies."""
+async def drive(
+    session: aiohttp.ClientSession, call: Call, clients: int, seconds: float, spread: float = 0.0
+) -> Outcome:
+    """``clients`` loops sending requests until ``seconds`` are up; the wall time includes the last replies.
+
+    With ``spread`` the clients start ``spread / clients`` seconds apart (all at once otherwise).
+    """
     outcome, started = Outcome(), time.perf_counter()
-    await asyncio.gather(*(client_loop(session, call, started + seconds, outcome) for _ in range(clients)))
+    loops = (client_loop(session, call, started + seconds, outcome, i * spread / clients) for i in range(clients))
+    await asyncio.gather(*loops)
     outcome.wall = time.perf_counter() - started
     return outcome
 
@@ -504,6 +537,7 @@ class Result:
     warmup_errors: Counter[str]
     cpu_ms: float | None
     backend: dict[str, int]
+    cpu_split: tuple[float, ...] = ()  # per process of the target, when it has several
 
     @property
     def requests(self) -> int:
@@ -549,13 +583,15 @@ class Bench:
 
     async def measure(self, target: Target, case: Case) -> Result:
         call = make_call(target, case)
-        warm = await drive(self.session, call, case.clients, self.warmup)
-        cpu0, stats0 = (cpu_ms(target.pids) if target.pids else None), await self.backend_stats()
-        outcome = await drive(self.session, call, case.clients, self.seconds)
-        cpu1, stats1 = (cpu_ms(target.pids) if target.pids else None), await self.backend_stats()
-        cpu = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
+        spread = case.reply_seconds if case.spread else 0.0
+        warm = await drive(self.session, call, case.clients, self.warmup, spread)
+        each0, stats0 = cpu_each(target.pids), await self.backend_stats()
+        outcome = await drive(self.session, call, case.clients, self.seconds, spread)
+        each1, stats1 = cpu_each(target.pids), await self.backend_stats()
+        split = tuple(after - before for before, after in zip(each0, each1, strict=True))
+        cpu = sum(split) if target.pids else None
         backend = {key: stats1[key] - stats0[key] for key in ("started", "finished", "abandoned")}
-        return Result(target, case, outcome, warm.errors, cpu, backend)
+        return Result(target, case, outcome, warm.errors, cpu, backend, split if len(split) > 1 else ())
 
     async def run_case(self, case: Case) -> list[Result]:
         await self.configure(case.shape)
@@ -566,6 +602,12 @@ class Bench:
         for target in self.targets:
             result = await self.measure(target, case)
             print(row(result, results[0] if results else result), flush=True)
+            if result.cpu_split and result.requests:
+                unit, count = ("token", result.tokens) if case.stream else ("request", result.requests)
+                parts = ", ".join(
+                    f"{role} {ms / count:.3f}" for role, ms in zip(target.roles, result.cpu_split, strict=True)
+                )
+                print(f"    CPU ms per {unit} by process: {parts}", flush=True)
             results.append(result)
         print_errors(results)
         return results
@@ -628,7 +670,7 @@ def print_summary(all_results: dict[int, list[Result]]) -> None:
             text = f"case {number}: x{mine.rate / direct.rate:.2f}"
             if number in (1, 5):
                 text += f", +{mine.p50_ms - direct.p50_ms:.2f} ms p50"
-            if number == 4 and mine.ttft_ms is not None and direct.ttft_ms is not None:
+            if number in (4, 6) and mine.ttft_ms is not None and direct.ttft_ms is not None:
                 text += f", +{mine.ttft_ms - direct.ttft_ms:.1f} ms TTFT"
             parts.append(text)
         print(f"  {first.target.name}: " + "; ".join(parts))
@@ -782,8 +824,18 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--grpc", action=argparse.BooleanOptionalAction, default=True, help="also the gRPC roles")
     parser.add_argument("--seed", action="store_true", help="also the seed agent server (venv cached in /tmp)")
     parser.add_argument("--profile", action="store_true", help="py-spy the embedded server under case 3's load")
-    parser.add_argument("--cases", default="1,2,3,4,5", help="which cases, e.g. 3,4")
+    parser.add_argument("--cases", default="1,2,3,4,5,6", help="which cases, e.g. 3,4")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an agenthost setting, e.g. streaming.coalesce_ms=50",
+    )
     args = parser.parse_args(argv)
+    for item in args.set:
+        key, _, value = item.partition("=")
+        EXTRA_ENV["AGENTHOST_" + key.upper().replace(".", "__")] = value
     seconds, warmup = (1.5, 0.5) if args.quick else (args.seconds, args.warmup)
     cases = tuple(int(number) for number in args.cases.split(","))
     return Options(seconds, warmup, args.grpc, args.seed, args.profile, cases)

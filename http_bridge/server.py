@@ -13,6 +13,7 @@ import re
 
 from aiohttp import web
 
+from agenthost.roles.heap import settle_startup_heap
 from agenthost.settings import Settings
 
 from .app import ACCESS_LOG_FORMAT, create_app
@@ -44,9 +45,15 @@ def serve(settings: Settings) -> int:
         shutdown_timeout=settings.http.shutdown_timeout,
         access_log_format=ACCESS_LOG_FORMAT,
         handler_cancellation=True,
-        print=lambda banner: logger.info("%s", startup_line(app, re.findall(r"https?://\S+", banner))),
+        print=lambda banner: _ready(app, banner),
     )
     return 0
+
+
+def _ready(app: web.Application, banner: str) -> None:
+    """Everything is started and listening: say where, and settle the startup heap."""
+    settle_startup_heap()
+    logger.info("%s", startup_line(app, re.findall(r"https?://\S+", banner)))
 
 
 def startup_line(app: web.Application, urls: list[str]) -> str:

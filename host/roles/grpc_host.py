@@ -29,6 +29,7 @@ from ..runtime import routing
 from ..runtime.grpc_worker_runtime import EXIT_STARTUP_FAILED, server_options
 from ..runtime.logs import quiet_engine_logs
 from ..settings import Settings
+from .heap import settle_startup_heap
 from .signals import stop_event
 
 __all__ = ["open_host_server", "placement_ttl", "run_grpc_host"]
@@ -51,6 +52,7 @@ async def _serve_host(settings: Settings, address: str) -> int:
     quiet_engine_logs(settings)
     stop = stop_event()
     async with open_host_server(settings, address):
+        settle_startup_heap()
         logger.info("gRPC host serving on %s (health and %s services included)", address, routing.SERVICE)
         await stop.wait()
     return 0

@@ -41,6 +41,7 @@ from ..runtime import routing
 from ..runtime.grpc_worker_runtime import EXIT_STARTUP_FAILED
 from ..settings import Settings
 from ..telemetry import CONTENT_TYPE
+from .heap import settle_startup_heap
 from .signals import stop_event
 
 __all__ = ["health_app", "health_report", "run_worker"]
@@ -67,6 +68,7 @@ async def _serve(settings: Settings) -> int:
     try:
         async with _health_server(settings, host, draining):
             names = ", ".join(spec.name for spec in host.agents())
+            settle_startup_heap()
             logger.info("worker serving agents [%s] via the gRPC host at %s", names, settings.runtime.host_address)
             await stop.wait()
             draining.set()
