@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -38,12 +39,14 @@ from .messages import (
     ErrorInfo,
     GenerationOptions,
     StreamEvent,
+    Usage,
 )
 from .models.provider import ModelProvider
 from .runs import RedisRuns, RemoteRun, Run, RunRegistry, StreamRouter, StreamSink
 from .runtime import open_runtime, routing
 from .settings import Settings
 from .state import StateStore, open_state_store
+from .telemetry import LoopLagMonitor, Telemetry, TimedStore
 
 __all__ = ["AgentHost", "Messages"]
 
@@ -59,6 +62,7 @@ class AgentHost:
         settings: the configuration; ``Settings()`` reads the environment.
         registry: the agents to host; by default loaded from the plugin sources in ``settings``.
         register_agents: register the agent types on this runtime (a gRPC bridge leaves them to workers).
+        telemetry: metrics and tracing; by default built from ``settings.telemetry`` (and ``OTEL_*``).
     """
 
     def __init__(
@@ -67,8 +71,11 @@ class AgentHost:
         *,
         registry: AgentRegistry | None = None,
         register_agents: bool = True,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.settings = settings or Settings()
+        self.telemetry = telemetry or Telemetry.from_settings(self.settings)
+        self.metrics = self.telemetry.metrics
         self.models = ModelProvider(self.settings.model, self.settings.timeouts.startup)
         self.registry = registry or AgentRegistry()
         self.plugin_failures: list[PluginFailure] = []
@@ -87,10 +94,14 @@ class AgentHost:
         self.instances = InstanceTracker(self.settings.timeouts.instance_idle, self.settings.runtime.max_instances)
         self._remote = self.settings.runtime.mode == "grpc"
         self._inflight: set[asyncio.Task[Any]] = set()
+        self._turn_ids: set[str] = set()  # request ids of the turns in flight: each names one turn
         self.deadlines = Deadlines()
         self._stateless_ids: dict[str, AgentId] = {}
         self._deps: AgentDeps | None = None
         self._stopping = False
+        self._loop_lag = LoopLagMonitor(self.metrics, self.settings.telemetry.loop_lag_interval)
+        self.metrics.gauge("runs_live", lambda: len(self._router))
+        self.metrics.gauge("live_instances", lambda: len(self.instances))
 
     # -- life -----------------------------------------------------------------------------------
 
@@ -117,20 +128,26 @@ class AgentHost:
         if self._load_plugins:
             self.plugin_failures = load_plugins(self.registry, self.settings, self.models).failures
         self.registry = self.registry.select(self.settings.agents)
+        stack.push_async_callback(self.telemetry.tracing.shutdown)  # last: spans of the shutdown are exported
         stack.push_async_callback(self.models.close)
         stack.enter_context(serving_models(self.models))
         if self._register_agents and any(spec.uses_model for spec in self.registry):
             await self.models.start()
-        self.store = open_state_store(self.settings.state)
+        store = open_state_store(self.settings.state)
+        self.store = TimedStore(store, self.metrics) if self.metrics.enabled else store
         stack.push_async_callback(self.store.close)
         if self.settings.runs.store == "redis":
             self.shared_runs = self._redis_runs()
             stack.push_async_callback(self.shared_runs.close)
         self.deadlines.start()
         stack.push_async_callback(self.deadlines.stop)
+        self._loop_lag.start()
+        stack.push_async_callback(self._loop_lag.stop)
         runtime = await stack.enter_async_context(open_runtime(self.settings))
         if self._register_agents:
-            self._deps = AgentDeps(self.settings, self.models, self.store, self.instances, self.deadlines)
+            self._deps = AgentDeps(
+                self.settings, self.models, self.store, self.instances, self.deadlines, self.telemetry
+            )
             await self.registry.register(runtime, self._deps)
             self.instances.start(runtime)
             stack.push_async_callback(self.instances.stop)
@@ -216,13 +233,28 @@ class AgentHost:
         conversation_id: str | None = None,
         *,
         options: GenerationOptions | None = None,
+        request_id: str | None = None,
     ) -> ChatReply:
         """One turn; returns the agent's reply or raises a :class:`host.errors.HostError`.
 
         ``options`` (``max_tokens``, ``temperature``) apply to every model call of the turn.
         """
-        request = self.request(agent, messages, conversation_id, stream=False, options=options)
-        reply = await self._call(request, CancellationToken())
+        request = self.request(agent, messages, conversation_id, stream=False, options=options, request_id=request_id)
+        return await self.chat_request(request)
+
+    async def chat_request(self, request: ChatRequest) -> ChatReply:
+        """Like :meth:`chat`, for a request built with :meth:`request`."""
+        self.metrics.run_started(request.agent)
+        started = time.monotonic()
+        outcome, usage = "cancelled", Usage()
+        try:
+            reply = await self._call(request, CancellationToken())
+            outcome, usage = ("done" if reply.error is None else reply.error.code), reply.usage
+        except HostError as exc:
+            outcome = exc.code
+            raise
+        finally:
+            self.metrics.run_ended(request.agent, outcome, time.monotonic() - started, None, usage)
         if reply.error is not None:
             raise HostError.from_info(reply.error)
         return reply
@@ -234,9 +266,10 @@ class AgentHost:
         conversation_id: str | None = None,
         *,
         options: GenerationOptions | None = None,
+        request_id: str | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """One turn as events, ending with ``done`` or ``error``. Leaving the loop cancels the turn."""
-        request = self.request(agent, messages, conversation_id, stream=True, options=options)
+        request = self.request(agent, messages, conversation_id, stream=True, options=options, request_id=request_id)
         async for event in self.stream_request(request):
             yield event
 
@@ -258,6 +291,7 @@ class AgentHost:
         ``run_<request id>``.
         """
         run = Run(f"run_{request.request_id}", request, owner, self.settings.runs.max_events, extra)
+        self.metrics.run_started(request.agent)
         self.runs.add(run)
         self._router.open(run)
         run.task = asyncio.create_task(self._drive(run), name=f"agenthost-{run.run_id}")
@@ -327,6 +361,7 @@ class AgentHost:
     async def _drive(self, run: Run) -> None:
         """Send the run's request and make sure its log ends, whatever happens."""
         token = CancellationToken()
+        started = time.monotonic()
         try:
             reply = await self._call(run.request, token)
         except HostError as exc:
@@ -347,6 +382,9 @@ class AgentHost:
                 run.fail(ErrorInfo(code="unavailable", message="the run ended without a result"))
             self._router.close(run.request.request_id)
             self.runs.ended(run)
+            first = None if run.first_chunk_at is None else run.first_chunk_at - started
+            outcome = "done" if run.error is None else run.error.code
+            self.metrics.run_ended(run.agent, outcome, time.monotonic() - started, first, run.usage)
 
     def request(
         self,
@@ -357,11 +395,18 @@ class AgentHost:
         stream: bool = True,
         options: GenerationOptions | None = None,
         fork_from: str | None = None,
+        request_id: str | None = None,
+        full_history: bool = False,
+        direct: bool = False,
     ) -> ChatRequest:
         """Validate and build a :class:`ChatRequest` (raises :class:`BadRequest` / :class:`AgentNotFound`).
 
         ``fork_from`` names a conversation of the same agent: a conversation with no state of
-        its own yet starts from that one's (a branch).
+        its own yet starts from that one's (a branch). ``request_id`` (unique per turn; default:
+        a random one) names the turn everywhere: its run is ``run_<request_id>``, and the agent's
+        logs and spans carry it. ``full_history``: ``messages`` is the whole conversation so far
+        (an OpenAI client's), not just what is new. ``direct``: one model call answers, no agent.
+        With tracing on, the current span travels with the request (W3C trace context).
         """
         if agent not in self.registry:
             known = ", ".join(spec.name for spec in self.registry)
@@ -369,8 +414,11 @@ class AgentHost:
         turns = _turns(messages)
         if conversation_id is not None and conversation_id.startswith(STATELESS_PREFIX):
             raise BadRequest(f"conversation_id must not start with {STATELESS_PREFIX!r} (it marks stateless requests)")
+        if request_id is not None and self.runs.get(f"run_{request_id}") is not None:
+            raise BadRequest(f"request id {request_id!r} is already in use: each turn needs an id of its own")
+        traceparent, tracestate = self.telemetry.tracing.carrier()
         return ChatRequest(
-            request_id=os.urandom(16).hex(),
+            request_id=request_id or os.urandom(16).hex(),
             agent=agent,
             messages=turns,
             conversation_id=conversation_id,
@@ -378,6 +426,10 @@ class AgentHost:
             reply_topic_type=self.stream_type if stream else "",
             options=options,
             fork_from=None if fork_from is None else self.agent_key(agent, fork_from),
+            full_history=full_history,
+            direct=direct,
+            traceparent=traceparent,
+            tracestate=tracestate,
         )
 
     def agent_key(self, agent: str, conversation_id: str | None) -> str:
@@ -391,10 +443,13 @@ class AgentHost:
         runtime = self.runtime
         task = asyncio.current_task()
         assert task is not None
+        if request.request_id in self._turn_ids:
+            raise BadRequest(f"request id {request.request_id!r} is in use by another turn: each turn needs its own")
         expired = _Expiry(task)
         key = (request.request_id, "caller")
         self.deadlines.arm(key, self.settings.timeouts.request, expired)
         self._inflight.add(task)
+        self._turn_ids.add(request.request_id)
         try:
             reply = await runtime.send_message(
                 request, self._agent_id(request), cancellation_token=token, message_id=request.request_id
@@ -409,6 +464,7 @@ class AgentHost:
         finally:
             self.deadlines.disarm(key)
             self._inflight.discard(task)
+            self._turn_ids.discard(request.request_id)
         if not isinstance(reply, ChatReply):
             raise RuntimeUnavailable(f"agent {request.agent!r} sent an unreadable reply ({type(reply).__name__})")
         return reply

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ from .errors import ConfigError, HostError
 from .events import MessageData, chunk_of, error_of
 from .messages import StreamEvent
 from .settings import Settings, describe_settings_error
+from .telemetry import configure_logging
 
 __all__ = ["main"]
 
@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in describe_settings_error(exc):
             print(f"agenthost: configuration error: {line}", file=sys.stderr)
         return EXIT_USAGE
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings)
     try:
         result: int = args.run(settings, args)
     except ConfigError as exc:

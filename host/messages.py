@@ -130,6 +130,16 @@ class ChatRequest(BaseModel):
         description="A conversation with no state of its own yet starts from the state of this agent key's "
         "conversation (a branch: the Responses API's previous_response_id).",
     )
+    full_history: bool = Field(
+        default=False,
+        description="messages is the whole conversation so far (an OpenAI client's); a conversation whose saved "
+        "transcript matches it continues with what is new, any other starts over from it.",
+    )
+    direct: bool = Field(
+        default=False, description="Answer with one call of the agent's model: no agent, no tools, no state."
+    )
+    traceparent: str | None = Field(default=None, description="W3C trace context of the caller's span.")
+    tracestate: str | None = None
 
 
 class ChatReply(BaseModel):

@@ -31,11 +31,13 @@ __all__ = [
     "LimitSettings",
     "ModelCapabilities",
     "ModelSettings",
+    "OpenAISettings",
     "RunSettings",
     "RuntimeSettings",
     "Settings",
     "StateSettings",
     "StreamSettings",
+    "TelemetrySettings",
     "TimeoutSettings",
     "describe_settings_error",
 ]
@@ -191,6 +193,43 @@ class HttpSettings(BaseModel):
     shutdown_timeout: float = Field(default=20.0, gt=0)
 
 
+class TelemetrySettings(BaseModel):
+    """Metrics (``GET /metrics``) and OpenTelemetry traces.
+
+    Traces use the standard ``OTEL_*`` variables (``OTEL_EXPORTER_OTLP_ENDPOINT``,
+    ``OTEL_SERVICE_NAME``, ``OTEL_TRACES_SAMPLER``, ...). ``tracing="auto"`` turns them on
+    when those variables name an exporter, and leaves them off (nothing built per request) otherwise.
+    """
+
+    model_config = _FROZEN
+
+    metrics: bool = Field(default=True, description="Count runs, tokens, requests; serve GET /metrics.")
+    tracing: Literal["auto", "on", "off"] = Field(
+        default="auto", description="auto: on when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_TRACES_EXPORTER says so."
+    )
+    record_content: bool = Field(
+        default=False, description="Put message text on spans (gen_ai.input.messages / gen_ai.output.messages)."
+    )
+    loop_lag_interval: float = Field(default=1.0, gt=0, description="Seconds between event-loop lag samples.")
+
+
+class OpenAISettings(BaseModel):
+    """The OpenAI-compatible facade's handling of what chat front ends (Open WebUI) send."""
+
+    model_config = _FROZEN
+
+    conversation_header: str = Field(
+        default="X-OpenWebUI-Chat-Id",
+        description="A request header naming the chat: its turns share one conversation (empty: off).",
+    )
+    task_prompts: Literal["model", "agent", "skip"] = Field(
+        default="model",
+        description="Background prompts ('### Task:' titles, tags, follow-ups): model answers them with one "
+        "model call and no agent; agent runs a full turn; skip answers at once with nothing.",
+    )
+    task_prefix: str = Field(default="### Task:", min_length=1, description="How a background prompt starts.")
+
+
 class Settings(BaseSettings):
     """All of agenthost's configuration.
 
@@ -226,7 +265,10 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     streaming: StreamSettings = StreamSettings()
     runs: RunSettings = RunSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
+    openai: OpenAISettings = OpenAISettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object per line.")
 
     _secrets_path: Path | None = PrivateAttr(default=None)
 

@@ -21,6 +21,7 @@ from .cors import add_cors_headers, cors_middleware
 from .errors import error_middleware
 from .ids import echo_request_id
 from .keys import API_KEYS, HOST, OPENAPI, SETTINGS, STARTED_AT, STREAMS
+from .observe import observe_middleware
 from .openapi import openapi_document
 from .routes import setup_routes
 from .sse import StreamRegistry
@@ -43,14 +44,19 @@ def create_app(settings: Settings | None = None, *, host: AgentHost | None = Non
     if host is not None and settings is not None and settings is not host.settings:
         raise ValueError("create_app: pass the host or settings, not both (the bridge uses the host's settings)")
     settings = host.settings if host is not None else settings or Settings()
+    host = host or AgentHost(settings, register_agents=settings.runtime.mode == "local")
     api_keys = load_api_keys(settings)
     cors = bool(settings.http.cors_origins)
     # Only what is configured sits on the hot path: each middleware is a layer every request crosses.
-    middlewares = [error_middleware, *([cors_middleware] if cors else []), *([auth_middleware] if api_keys else [])]
+    observe = observe_middleware(host.metrics, host.telemetry.tracing)
+    middlewares = [
+        observe, error_middleware, *([cors_middleware] if cors else []), *([auth_middleware] if api_keys else [])
+    ]  # fmt: skip
     app = web.Application(client_max_size=settings.http.max_body_bytes, middlewares=middlewares)
     app[SETTINGS] = settings
-    app[HOST] = host or AgentHost(settings, register_agents=settings.runtime.mode == "local")
-    app[STREAMS] = StreamRegistry()
+    app[HOST] = host
+    app[STREAMS] = streams = StreamRegistry()
+    host.metrics.gauge("active_streams", lambda: len(streams))
     app[API_KEYS] = api_keys
     app[STARTED_AT] = int(time.time())
     app[OPENAPI] = openapi_document()

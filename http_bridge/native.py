@@ -11,6 +11,7 @@ from agenthost.errors import HostError
 
 from .auth import owner_of
 from .body import read_body
+from .ids import request_id
 from .keys import HOST, SETTINGS
 from .playground import page, wants_html
 from .runs_api import stream_run, turn_of
@@ -70,7 +71,8 @@ async def chat(request: web.Request) -> web.Response:
     """``POST /api/chat``: one stateful turn; without ``conversation_id`` a new conversation starts."""
     body = await read_body(request, ChatBody)
     agent_host, agent, conversation_id = turn_of(request, body)
-    reply = await agent_host.chat(agent, body.message, conversation_id=conversation_id)  # bounded: TurnTimeout
+    turn_id = request_id(request)
+    reply = await agent_host.chat(agent, body.message, conversation_id, request_id=turn_id)  # bounded: TurnTimeout
     return _json(ChatResponse(message=reply.content, conversation_id=reply.conversation_id or conversation_id))
 
 
@@ -82,6 +84,6 @@ async def chat_stream(request: web.Request) -> web.StreamResponse:
     """
     body = await read_body(request, ChatBody)
     agent_host, agent, conversation_id = turn_of(request, body)
-    turn = agent_host.request(agent, body.message, conversation_id, stream=True)  # 404 / 400 before any byte
+    turn = agent_host.request(agent, body.message, conversation_id, request_id=request_id(request))  # 404 / 400 first
     run = agent_host.start_run(turn, owner=owner_of(request))
     return await stream_run(request, run, conversation_id, cancel_on_leave=body.on_disconnect == "cancel")

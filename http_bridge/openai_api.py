@@ -4,24 +4,39 @@ Wire format as OpenAI's: every chunk of one completion shares ``id``, ``created`
 the first delta carries ``role``; a last chunk carries ``finish_reason``; with
 ``stream_options.include_usage`` one more chunk has ``choices: []`` and the usage; then
 ``data: [DONE]``. An error after the stream has started goes out as ``data: {"error": ...}``.
+
+What chat front ends send (Open WebUI, pointed at ``/v1``):
+
+- A header naming the chat (``openai.conversation_header``, by default Open WebUI's
+  ``X-OpenWebUI-Chat-Id``) makes the chat one conversation: the agent keeps its state
+  per chat. The request still carries the whole history; the agent continues its state
+  with the new message when the history is what it has seen, and starts over from the
+  history otherwise (an edited message, a regenerated reply): see
+  :mod:`agenthost.core.transcripts`.
+- Background prompts (``openai.task_prefix``, ``### Task:``: titles, tags, follow-up
+  questions) are answered as ``openai.task_prompts`` says: by one model call with no
+  agent (``model``, the default), by the agent (``agent``), or at once with nothing
+  (``skip``). They never touch the chat's conversation.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any
 
 from aiohttp import web
 
 from agenthost.errors import BadRequest, TurnTimeout
-from agenthost.events import DoneData, chunk_of, done_of, error_of
-from agenthost.messages import ChatTurn, GenerationOptions, StreamEvent
+from agenthost.events import DoneData, UsageData, chunk_of, done_of, error_of
+from agenthost.messages import ChatRequest, ChatTurn, GenerationOptions, StreamEvent
+from agenthost.settings import OpenAISettings
 
 from .auth import owner_of
 from .body import read_body
 from .errors import ApiError, openai_error
-from .ids import new_id
+from .ids import new_id, request_id
 from .keys import HOST, SETTINGS, STARTED_AT, STREAMS
 from .schemas import (
     ChatCompletion,
@@ -110,12 +125,25 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if body.model not in {spec.name for spec in agent_host.agents()}:
         raise _unknown_model(body.model)
     turns = _turns(request, body.messages)
+    settings = request.app[SETTINGS]
+    task = _is_task(turns, settings.openai)
+    if task and settings.openai.task_prompts == "skip":
+        return await _nothing(request, body)
+    conversation_id = None if task else _conversation(request, settings.openai)
+    try:
+        turn = agent_host.request(
+            body.model, turns, conversation_id, stream=body.stream, options=_options(body),
+            request_id=request_id(request), full_history=conversation_id is not None,
+            direct=task and settings.openai.task_prompts == "model",
+        )  # fmt: skip
+    except BadRequest as exc:
+        raise ApiError(400, "invalid_value", exc.message, "messages") from None
     if body.stream:
-        return await _stream(request, body, turns)
-    timeouts = request.app[SETTINGS].timeouts
+        return await _stream(request, body, turn)
+    timeouts = settings.timeouts
     try:
         async with asyncio.timeout(timeouts.request + timeouts.cancel):
-            reply = await agent_host.chat(body.model, turns, options=_options(body))
+            reply = await agent_host.chat_request(turn)
     except TimeoutError:
         raise TurnTimeout(f"no answer within {timeouts.request:g} s (AGENTHOST_TIMEOUTS__REQUEST)") from None
     usage = _usage(reply.usage.prompt_tokens, reply.usage.completion_tokens)
@@ -124,6 +152,46 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     return _json(
         ChatCompletion(id=_completion_id(), created=int(time.time()), model=body.model, choices=[choice], usage=usage)
     )
+
+
+_CHAT_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
+
+
+def _conversation(request: web.Request, settings: OpenAISettings) -> str | None:
+    """The conversation the chat-naming header names (None without one, or with the header setting empty)."""
+    header = settings.conversation_header
+    chat_id = request.headers.get(header) if header else None
+    if chat_id is None:
+        return None
+    if not _CHAT_ID.match(chat_id):
+        message = f"{header}: a chat id is 1 to 128 of A-Z a-z 0-9 _ . : - (got {chat_id[:40]!r})"
+        raise ApiError(400, "invalid_value", message, header)
+    return f"chat:{chat_id}"
+
+
+def _is_task(turns: list[ChatTurn], settings: OpenAISettings) -> bool:
+    """Whether the last user message is a front end's background prompt (``### Task:`` ...)."""
+    last = next((turn for turn in reversed(turns) if turn.role == "user"), None)
+    return last is not None and last.content.lstrip().startswith(settings.task_prefix)
+
+
+async def _nothing(request: web.Request, body: ChatCompletionRequest) -> web.StreamResponse:
+    """A background prompt skipped (``openai.task_prompts=skip``): an empty answer, at once, in the asked form."""
+    if not body.stream:
+        choice = CompletionChoice(message=CompletionMessage(content=""), finish_reason="stop")
+        return _json(
+            ChatCompletion(
+                id=_completion_id(), created=int(time.time()), model=body.model, choices=[choice], usage=_usage(0, 0)
+            )
+        )
+    include_usage = body.stream_options is not None and body.stream_options.include_usage
+    sse, chunks = SSEWriter(request), _Chunks(body.model, include_usage)
+    await sse.prepare()
+    usage = UsageData(prompt_tokens=0, completion_tokens=0)
+    done = DoneData(message="", conversation_id=None, finish_reason="stop", usage=usage)
+    await sse.write(chunks.delta({"role": "assistant", "content": ""}) + b"".join(chunks.end(done)))
+    await sse.close()
+    return sse.response
 
 
 def _options(body: ChatCompletionRequest) -> GenerationOptions | None:
@@ -171,14 +239,14 @@ class _Chunks:
                 out.append(self.delta({"content": "".join(text)}))
                 text.clear()
             if event.kind == "done":
-                out.extend(self._end(done_of(event)))
+                out.extend(self.end(done_of(event)))
             elif event.kind == "error":
                 out.append(frame({"error": openai_error(ApiError.from_event(error_of(event))).model_dump()}))
         if text:
             out.append(self.delta({"content": "".join(text)}))
         return b"".join(out)
 
-    def _end(self, done: DoneData) -> list[bytes]:
+    def end(self, done: DoneData) -> list[bytes]:
         frames = [self.delta({}, "length" if done["finish_reason"] == "length" else "stop")]
         if self._include_usage:
             info = _usage(done["usage"]["prompt_tokens"], done["usage"]["completion_tokens"])
@@ -190,12 +258,8 @@ class _Chunks:
 DONE = b"data: [DONE]\n\n"
 
 
-async def _stream(request: web.Request, body: ChatCompletionRequest, turns: list[ChatTurn]) -> web.StreamResponse:
+async def _stream(request: web.Request, body: ChatCompletionRequest, turn: ChatRequest) -> web.StreamResponse:
     agent_host = request.app[HOST]
-    try:
-        turn = agent_host.request(body.model, turns, None, stream=True, options=_options(body))
-    except BadRequest as exc:
-        raise ApiError(400, "invalid_value", exc.message, "messages") from None
     include_usage = body.stream_options is not None and body.stream_options.include_usage
     sse, chunks = SSEWriter(request), _Chunks(body.model, include_usage)
     run = agent_host.start_run(turn, owner=owner_of(request))

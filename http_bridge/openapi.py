@@ -45,9 +45,11 @@ def _ref(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def _responses(route: Route) -> dict[str, Any]:
-    if route.response is None:  # native SSE: each event's data is one of the event payloads
+    if route.text is not None:
+        content: dict[str, Any] = {route.text: {"schema": {"type": "string"}}}
+    elif route.response is None:  # native SSE: each event's data is one of the event payloads
         events = [_ref(data_type) for data_type in EVENT_DATA.values()]
-        content: dict[str, Any] = {"text/event-stream": {"schema": {"oneOf": events}}}
+        content = {"text/event-stream": {"schema": {"oneOf": events}}}
     else:
         content = {"application/json": {"schema": _ref(route.response)}}
     if route.stream and route.response is not None:

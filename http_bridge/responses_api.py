@@ -32,6 +32,7 @@ from agenthost.runs import RemoteRun, Run, RunView
 from .auth import owner_of
 from .body import read_body
 from .errors import ApiError
+from .ids import request_id
 from .keys import HOST, SETTINGS, STREAMS
 from .schemas import ResponseCreate, ResponseInputItem
 from .sse import SSEWriter, frame
@@ -56,7 +57,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     fork = await _parent_conversation(request, body)
     turns = [*_instructions(body), *_input_turns(body)]
     options = GenerationOptions(max_tokens=body.max_output_tokens, temperature=body.temperature)
-    turn = agent_host.request(body.model, turns, None, stream=True, options=options, fork_from=fork)
+    turn = agent_host.request(body.model, turns, None, options=options, fork_from=fork, request_id=request_id(request))
     conversation = f"resp_{turn.request_id}"
     turn = turn.model_copy(update={"conversation_id": conversation})
     record = _record(body, turn.request_id)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from pydantic import BaseModel
 
-from . import docs, native, openai_api, playground, responses_api, runs_api
+from . import docs, native, observe, openai_api, playground, responses_api, runs_api
 from . import schemas as s
 
 __all__ = ["ROUTES", "Route", "setup_routes"]
@@ -46,6 +46,7 @@ class Route:
     stream_model: type[BaseModel] | None = None  # each SSE frame's data (default: a chat.completion.chunk)
     guarded: bool = True
     errors: tuple[int, ...] = ()
+    text: str | None = None  # the media type of a plain-text response (not JSON, not SSE)
     documented: bool = True
 
 
@@ -115,6 +116,10 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "DELETE", "/v1/responses/{response_id}", responses_api.delete_response, "Forget a response", "openai",
         s.ResponseDeleted, errors=(401, 404),
+    ),
+    Route(
+        "GET", "/metrics", observe.metrics, "Prometheus metrics (text format 0.0.4; agenthost_* series)",
+        guarded=False, errors=(404,), text="text/plain; version=0.0.4",
     ),
     Route("GET", "/openapi.json", docs.openapi_json, "This document", guarded=False, documented=False),
     Route("GET", "/docs", docs.docs, "Swagger UI", guarded=False, documented=False),

@@ -27,7 +27,7 @@ from agenthost.runs import RemoteRun, Run, RunView
 from .auth import owner_of
 from .body import read_body
 from .errors import ApiError
-from .ids import new_id
+from .ids import new_id, request_id
 from .keys import HOST, SETTINGS, STREAMS
 from .schemas import ChatBody, RunAccepted, RunError, RunInfo
 from .sse import SSEWriter, frame
@@ -120,7 +120,7 @@ async def start_run(request: web.Request) -> web.Response:
     """``POST /api/runs``: start a turn in the background; 202 with its id at once."""
     body = await read_body(request, ChatBody)
     agent_host, agent, conversation_id = turn_of(request, body)
-    turn = agent_host.request(agent, body.message, conversation_id, stream=True)
+    turn = agent_host.request(agent, body.message, conversation_id, request_id=request_id(request))
     run = agent_host.start_run(turn, owner=owner_of(request))
     accepted = RunAccepted(run_id=run.run_id, status=run.status, conversation_id=conversation_id)
     return _json(accepted, 202, {"Location": f"/api/runs/{run.run_id}"})

@@ -53,6 +53,18 @@ async def test_an_embedding_program_hosts_its_own_agent_on_a_running_host(host: 
     assert [e.kind for e in events] == ["status", "message", "done"]
 
 
+async def test_a_request_id_names_one_turn(host: AgentHost) -> None:
+    """The caller's id is the turn's (its run is run_<id>); an id in use by another turn is refused."""
+    run = host.start_run(host.request("echo", "a b c", request_id="req-1"))
+    assert run.run_id == "run_req-1"
+    with pytest.raises(BadRequest, match="req-1"):
+        host.request("echo", "again", request_id="req-1")  # its run is still known
+    events = [event async for event in host.follow(run)]
+    assert {event.request_id for event in events} == {"req-1"}
+    reply = await host.chat("echo", "hello", request_id="req-2")
+    assert reply.request_id == "req-2"
+
+
 async def test_a_conversation_id_cannot_pose_as_a_stateless_request(host: AgentHost) -> None:
     """Over gRPC, keys starting with "~" mark stateless requests the host spreads over workers."""
     with pytest.raises(BadRequest, match="must not start with '~'"):

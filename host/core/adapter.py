@@ -7,6 +7,7 @@ history (windowed when ``AGENTHOST_MODEL__HISTORY_WINDOW`` is set), passed
 straight on as ``AssistantAgent(..., model_context=context)``. Events map as:
 ``ModelClientStreamingChunkEvent`` -> ``chunk``, ``ToolCallRequestEvent`` -> ``tool_call``,
 ``ToolCallExecutionEvent`` -> ``tool_result``, chat messages -> ``message``, ``ThoughtEvent`` -> ``status``.
+With tracing on, each tool call is an ``execute_tool`` span, from its request event to its execution event.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from autogen_core.model_context import ChatCompletionContext
 
 from ..events import StatusData, ToolCallData, ToolResultData
 from ..messages import ChatReply, ChatRequest, ChatTurn, Usage
-from ..models.scoped import current_scope
+from ..models.scoped import TurnScope, current_scope
+from ..telemetry import NO_TRACING, end_span
+from ..telemetry.genai import tool_span
 from .ambient import using_models
 from .emitter import EventEmitter
 from .hosted import AgentDeps, HostedAgent
@@ -54,10 +57,13 @@ class AgentChatAdapter(HostedAgent):
         chat = self._chat if request.conversation_id is not None else None
         if chat is None:
             chat = await self._build(user_message, history)
-        run = _TurnRun(emit, team=isinstance(chat, Team))
-        async for item in chat.run_stream(task=user_message, cancellation_token=token):
-            await run.handle(item)
         scope = current_scope()
+        run = _TurnRun(emit, team=isinstance(chat, Team), scope=scope)
+        try:
+            async for item in chat.run_stream(task=user_message, cancellation_token=token):
+                await run.handle(item)
+        finally:
+            run.end_tool_spans()
         return ChatReply(
             request_id=request.request_id,
             conversation_id=request.conversation_id,
@@ -95,9 +101,12 @@ class _TurnRun:
     streamed reply and a whole one read the same.
     """
 
-    def __init__(self, emit: EventEmitter, team: bool) -> None:
+    def __init__(self, emit: EventEmitter, team: bool, scope: TurnScope | None = None) -> None:
         self._emit = emit
         self._team = team
+        self._tracing = NO_TRACING if scope is None else scope.tracing
+        self._parent = None if scope is None else scope.span
+        self._tool_spans: dict[str, Any] = {}
         self.usage = Usage()
         self._parts: list[str] = []
         self._speaker: str | None = None
@@ -121,10 +130,14 @@ class _TurnRun:
             await self._text(item.source, item.content)
         elif isinstance(item, ToolCallRequestEvent):
             for call in item.content:
+                if self._tracing.enabled:
+                    span = tool_span(self._tracing, self._parent, call.name, call.id, call.arguments)
+                    self._tool_spans[call.id] = span
                 data = ToolCallData(id=call.id, name=call.name, arguments=call.arguments, source=item.source)
                 await self._emit.tool_call(data)
         elif isinstance(item, ToolCallExecutionEvent):
             for result in item.content:
+                self._end_tool_span(result.call_id, result.content, bool(result.is_error))
                 await self._emit.tool_result(
                     ToolResultData(
                         id=result.call_id, name=result.name, content=result.content,
@@ -152,6 +165,18 @@ class _TurnRun:
         self._speaker, self._new_message = source, False
         self._parts.append(prefix + text)
         await self._emit.chunk(prefix + text, source)
+
+    def _end_tool_span(self, call_id: str, content: str, is_error: bool) -> None:
+        span = self._tool_spans.pop(call_id, None)
+        if span is not None:
+            result = {"gen_ai.tool.call.result": content} if self._tracing.record_content else None
+            end_span(span, "tool_error" if is_error else None, result)
+
+    def end_tool_spans(self) -> None:
+        """End the spans of tool calls whose result never came (the turn failed or was cancelled)."""
+        for span in self._tool_spans.values():
+            end_span(span, "incomplete")
+        self._tool_spans.clear()
 
     def _end_message(self) -> None:
         self._new_message = self._new_message or bool(self._parts)

@@ -5,18 +5,28 @@ publishing events with ``seq`` numbers, the terminal ``done``/``error`` event,
 errors as data, cancellation (a token from the runtime, or a
 :class:`CancelRequest` message, which is what crosses gRPC), one turn at a time
 per conversation, and loading/saving state around each turn.
+
+It also makes each turn observable: the turn's request id is on every log
+record written while it runs (:data:`agenthost.telemetry.REQUEST_ID`), the turn
+is an ``invoke_agent`` span under the caller's (with tracing on), and
+``agenthost_agent_turns_total`` counts it. Two kinds of request take another
+path: ``direct`` ones get one model call and no agent (:mod:`.direct`), and
+``full_history`` ones continue a conversation only if its saved transcript is
+what the request's history says (:mod:`.transcripts`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from autogen_core import CancellationToken, MessageContext, RoutedAgent, rpc
+from opentelemetry.context import Context
 
 from ..errors import HostError
 from ..events import StatusData
@@ -25,9 +35,13 @@ from ..models.provider import ModelProvider
 from ..models.scoped import turn_scope
 from ..settings import Settings
 from ..state import StateStore
+from ..telemetry import NO_TELEMETRY, REQUEST_ID, TURN_SPAN, Telemetry
+from ..telemetry.genai import agent_span, finish_agent_span, parent_context
 from .deadlines import Deadlines
+from .direct import answer_directly
 from .emitter import EventEmitter
 from .instances import InstanceTracker
+from .transcripts import Transcript
 
 __all__ = ["STATELESS_KEY", "AgentDeps", "HostedAgent"]
 
@@ -43,6 +57,7 @@ class AgentDeps:
     store: StateStore
     instances: InstanceTracker
     deadlines: Deadlines
+    telemetry: Telemetry = NO_TELEMETRY
 
 
 class HostedAgent(RoutedAgent):
@@ -55,6 +70,7 @@ class HostedAgent(RoutedAgent):
         self._cancelling: dict[str, ErrorCode] = {}
         self._turn_lock = asyncio.Lock()
         self._state_loaded = False
+        self._transcript: Transcript | None = None
 
     async def respond(self, request: ChatRequest, emit: EventEmitter, token: CancellationToken) -> ChatReply:
         """Answer one turn, publishing intermediate events through ``emit``."""
@@ -77,13 +93,24 @@ class HostedAgent(RoutedAgent):
         settings = self.deps.settings
         window = settings.streaming.window(settings.runtime.mode)
         emit = EventEmitter.for_request(self.runtime, message, window=window, limits=settings.limits)
+        request_token = REQUEST_ID.set(request_id)
+        started, reply = time.monotonic(), None
+        tracing = self.deps.telemetry.tracing
+        span = agent_span(tracing, message, self.id.type, self.id.key)
+        span_token = None if span is None else TURN_SPAN.set(span.get_span_context())
         try:
-            reply = await self._turn(message, emit, ctx.cancellation_token)
+            reply = await self._turn(message, emit, ctx.cancellation_token, parent_context(span))
         finally:
+            REQUEST_ID.reset(request_token)
+            if span_token is not None:
+                TURN_SPAN.reset(span_token)
             deadlines.disarm(request_id)
             del self._running[request_id]
             if stateful:
                 self.deps.instances.touch(self.id)
+            finish_agent_span(span, reply, tracing.record_content)
+            outcome = "cancelled" if reply is None else "done" if reply.error is None else reply.error.code
+            self.deps.telemetry.metrics.turn_ended(self.id.type, outcome, time.monotonic() - started)
         if emit.enabled:
             await (emit.done(reply) if reply.error is None else emit.error(reply.error))
         return reply
@@ -104,9 +131,14 @@ class HostedAgent(RoutedAgent):
         task.cancel()
         return True
 
-    async def _turn(self, request: ChatRequest, emit: EventEmitter, token: CancellationToken) -> ChatReply:
+    async def _turn(
+        self, request: ChatRequest, emit: EventEmitter, token: CancellationToken, span: Context | None = None
+    ) -> ChatReply:
         try:
-            with turn_scope(request.options):
+            with turn_scope(request.options, self.deps.telemetry.tracing, span):
+                if request.direct and self.deps.models.configured:
+                    await self._started(request, emit)
+                    return await answer_directly(self.deps.models, request, emit, token)
                 if request.conversation_id is None:
                     await self._started(request, emit)
                     return await self.respond(request, emit, token)
@@ -137,8 +169,10 @@ class HostedAgent(RoutedAgent):
     async def _stateful_turn(self, request: ChatRequest, emit: EventEmitter, token: CancellationToken) -> ChatReply:
         async with self._turn_lock:  # AgentChat agents are not coroutine-safe
             await self._started(request, emit)
+            whole = request
+            request, restart = await self._what_is_new(request)
             if not self._state_loaded:
-                state = await self.deps.store.get(self._state_key)
+                state = None if restart else await self.deps.store.get(self._state_key)
                 if state is None and request.fork_from is not None:  # a new branch of another conversation
                     state = await self.deps.store.get(f"{self.id.type}/{request.fork_from}")
                 await self.prepare(request, state)
@@ -147,9 +181,31 @@ class HostedAgent(RoutedAgent):
                 reply = await self.respond(request, emit, token)
             except BaseException:
                 self._state_loaded = False  # a half-done turn must not leak into the next one
+                self._transcript = None
                 raise
             await self.deps.store.put(self._state_key, await self.save_state())
+            if whole.full_history and reply.error is None:
+                self._transcript = Transcript.after(whole.messages, reply.content)
+                await self.deps.store.put(self._transcript_key, self._transcript.record())
             return reply
+
+    async def _what_is_new(self, request: ChatRequest) -> tuple[ChatRequest, bool]:
+        """For a ``full_history`` request: only its new message if the saved state has seen the rest
+        (``restart`` False), else the whole history, to start the conversation over from (``restart`` True)."""
+        if not request.full_history:
+            return request, False
+        seen = self._transcript if self._state_loaded else await self._saved_transcript()
+        if seen is not None and seen.continued_by(request.messages):
+            return request.model_copy(update={"messages": request.messages[-1:]}), False
+        self._state_loaded = False
+        return request, True
+
+    async def _saved_transcript(self) -> Transcript | None:
+        return Transcript.from_record(await self.deps.store.get(self._transcript_key))
+
+    @property
+    def _transcript_key(self) -> str:
+        return f"{self._state_key}#transcript"
 
     async def save_state(self) -> Mapping[str, Any]:
         """What to keep between turns of a conversation; an agent that keeps nothing needs no override."""

@@ -45,6 +45,9 @@ _UNKNOWN_MODEL = ModelInfo(
 
 Provider = Literal["openai", "component", "local", "none"]
 
+_SPAN_PROVIDERS: dict[str, str] = {"openai": "openai", "component": "autogen", "local": "llama.cpp", "none": "none"}
+"""``gen_ai.provider.name`` of each backend (an OpenAI-compatible endpoint speaks OpenAI's API)."""
+
 NOT_CONFIGURED = (
     "no model backend is configured: set AGENTHOST_MODEL__BASE_URL and AGENTHOST_MODEL__NAME "
     "(an OpenAI-compatible endpoint), or OPENAI_API_KEY, or AGENTHOST_MODEL__COMPONENT_CONFIG; "
@@ -97,8 +100,16 @@ class ModelProvider:
     def get(self) -> ChatCompletionClient:
         """The shared client; raises :class:`ModelNotConfigured` when there is no backend."""
         if self._client is None:
-            self._client = ScopedModelClient(self._with_cache(self._build()))
+            inner = self._with_cache(self._build())
+            self._client = ScopedModelClient(inner, self._span_model(inner), _SPAN_PROVIDERS[self.provider])
         return self._client
+
+    def _span_model(self, client: ChatCompletionClient) -> str:
+        """The model's name on spans: the configured one, or the component's ``model`` setting."""
+        if self.provider != "component":
+            return self.model_name()
+        config = getattr(client, "_raw_config", None) or {}
+        return str(config.get("model", "unknown")) if isinstance(config, dict) else "unknown"
 
     async def start(self) -> None:
         """Warm the backend up: the offline model's process starts and loads the model now, not on the first turn.

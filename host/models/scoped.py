@@ -5,7 +5,8 @@ AgentChat, which passes no per-request arguments. :class:`ScopedModelClient`
 wraps that client: inside :func:`turn_scope` every call gets the turn's
 ``max_tokens``/``temperature`` (an OpenAI request's, say) as
 ``extra_create_args``, and the scope records how the last call finished, so a
-reply cut off at the token cap reports ``finish_reason="length"``.
+reply cut off at the token cap reports ``finish_reason="length"``. With tracing
+on, every call is a ``chat {model}`` span (:mod:`agenthost.telemetry.genai`).
 
 Example:
     >>> with turn_scope(GenerationOptions(max_tokens=5)) as scope:
@@ -32,9 +33,13 @@ from autogen_core.models import (
     RequestUsage,
 )
 from autogen_core.tools import Tool, ToolSchema
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, SpanKind
 from pydantic import BaseModel
 
 from ..messages import FinishReason, GenerationOptions
+from ..telemetry import NO_TRACING, Tracing, end_span
+from ..telemetry.genai import messages_attribute, model_span_attributes
 
 __all__ = ["ScopedModelClient", "TurnScope", "current_scope", "turn_scope"]
 
@@ -46,6 +51,8 @@ class TurnScope:
     options: GenerationOptions | None = None
     finish_reason: FinishReason = "stop"
     calls: int = 0
+    tracing: Tracing = NO_TRACING
+    span: Context | None = None  # the turn's span, parent of its model and tool spans
 
     def create_args(self, given: Mapping[str, Any]) -> Mapping[str, Any]:
         """``given`` with the turn's options on top (the request asked for them)."""
@@ -63,9 +70,14 @@ _scope: ContextVar[TurnScope | None] = ContextVar("agenthost_turn_scope", defaul
 
 
 @contextlib.contextmanager
-def turn_scope(options: GenerationOptions | None = None) -> Iterator[TurnScope]:
-    """Model calls made in this context (and in tasks it starts) get ``options`` and report to the scope."""
-    scope = TurnScope(options)
+def turn_scope(
+    options: GenerationOptions | None = None, tracing: Tracing = NO_TRACING, span: Context | None = None
+) -> Iterator[TurnScope]:
+    """Model calls made in this context (and in tasks it starts) get ``options`` and report to the scope.
+
+    With tracing on, their spans are children of ``span`` (the turn's).
+    """
+    scope = TurnScope(options, tracing=tracing, span=span)
     token = _scope.set(scope)
     try:
         yield scope
@@ -78,10 +90,15 @@ def current_scope() -> TurnScope | None:
 
 
 class ScopedModelClient(ChatCompletionClient):
-    """Delegates to ``inner``, applying and recording the current :class:`TurnScope`."""
+    """Delegates to ``inner``, applying and recording the current :class:`TurnScope`.
 
-    def __init__(self, inner: ChatCompletionClient) -> None:
+    ``model`` and ``provider`` name the backend on spans (``gen_ai.request.model``, ``gen_ai.provider.name``).
+    """
+
+    def __init__(self, inner: ChatCompletionClient, model: str = "unknown", provider: str = "unknown") -> None:
         self.inner = inner
+        self.model = model
+        self.provider = provider
 
     async def create(
         self,
@@ -95,16 +112,22 @@ class ScopedModelClient(ChatCompletionClient):
     ) -> CreateResult:
         scope = _scope.get()
         args = extra_create_args if scope is None else scope.create_args(extra_create_args)
-        result = await self.inner.create(
-            messages,
-            tools=tools,
-            tool_choice=tool_choice,
-            json_output=json_output,
-            extra_create_args=args,
-            cancellation_token=cancellation_token,
-        )
+        span = self._span(scope, messages, args)
+        try:
+            result = await self.inner.create(
+                messages,
+                tools=tools,
+                tool_choice=tool_choice,
+                json_output=json_output,
+                extra_create_args=args,
+                cancellation_token=cancellation_token,
+            )
+        except BaseException as exc:
+            end_span(span, type(exc).__name__)
+            raise
         if scope is not None:
             scope.record(result)
+        self._end(span, scope, result)
         return result
 
     async def create_stream(
@@ -119,6 +142,13 @@ class ScopedModelClient(ChatCompletionClient):
     ) -> AsyncGenerator[str | CreateResult, None]:
         scope = _scope.get()
         args = extra_create_args if scope is None else scope.create_args(extra_create_args)
+        span = self._span(scope, messages, args)
+        if span is not None:
+            async for item in self._traced_stream(
+                span, scope, messages, tools, tool_choice, json_output, args, cancellation_token
+            ):
+                yield item
+            return
         stream = self.inner.create_stream(
             messages,
             tools=tools,
@@ -132,6 +162,64 @@ class ScopedModelClient(ChatCompletionClient):
                 if scope is not None and isinstance(item, CreateResult):
                     scope.record(item)
                 yield item
+
+    async def _traced_stream(
+        self,
+        span: Span,
+        scope: TurnScope | None,
+        messages: Sequence[LLMMessage],
+        tools: Sequence[Tool | ToolSchema],
+        tool_choice: Tool | Literal["auto", "required", "none"],
+        json_output: bool | type[BaseModel] | None,
+        args: Mapping[str, Any],
+        cancellation_token: CancellationToken | None,
+    ) -> AsyncGenerator[str | CreateResult, None]:
+        stream = self.inner.create_stream(
+            messages,
+            tools=tools,
+            tool_choice=tool_choice,
+            json_output=json_output,
+            extra_create_args=args,
+            cancellation_token=cancellation_token,
+        )
+        result: CreateResult | None = None
+        try:
+            async with contextlib.aclosing(stream):
+                async for item in stream:
+                    if isinstance(item, CreateResult):
+                        result = item
+                        if scope is not None:
+                            scope.record(item)
+                    yield item
+        except BaseException as exc:
+            end_span(span, type(exc).__name__)
+            raise
+        if result is None:
+            end_span(span, "incomplete")
+        else:
+            self._end(span, scope, result)
+
+    def _span(self, scope: TurnScope | None, messages: Sequence[LLMMessage], args: Mapping[str, Any]) -> Span | None:
+        """A started ``chat {model}`` span, when the turn is traced."""
+        tracer = None if scope is None else scope.tracing.tracer
+        if tracer is None or scope is None:
+            return None
+        attributes = model_span_attributes(self.model, self.provider, args)
+        if scope.tracing.record_content:
+            attributes["gen_ai.input.messages"] = messages_attribute([_llm_text(message) for message in messages])
+        return tracer.start_span(f"chat {self.model}", scope.span, SpanKind.CLIENT, attributes)
+
+    def _end(self, span: Span | None, scope: TurnScope | None, result: CreateResult) -> None:
+        if span is None:
+            return
+        attributes: dict[str, Any] = {
+            "gen_ai.response.finish_reasons": (result.finish_reason,),
+            "gen_ai.usage.input_tokens": result.usage.prompt_tokens,
+            "gen_ai.usage.output_tokens": result.usage.completion_tokens,
+        }
+        if scope is not None and scope.tracing.record_content and isinstance(result.content, str):
+            attributes["gen_ai.output.messages"] = messages_attribute([("assistant", result.content)])
+        end_span(span, None, attributes)
 
     async def close(self) -> None:
         await self.inner.close()
@@ -155,3 +243,14 @@ class ScopedModelClient(ChatCompletionClient):
     @property
     def model_info(self) -> ModelInfo:
         return self.inner.model_info
+
+
+def _llm_text(message: LLMMessage) -> tuple[str, str]:
+    """A model message as (role, text) for a span; non-text parts are named, not copied."""
+    role = {"SystemMessage": "system", "UserMessage": "user", "AssistantMessage": "assistant"}.get(
+        type(message).__name__, "tool"
+    )
+    content = message.content
+    if isinstance(content, str):
+        return role, content
+    return role, " ".join(part if isinstance(part, str) else f"[{type(part).__name__}]" for part in content)

@@ -12,7 +12,8 @@ served and the live conversations (per type), the turns in flight and whether it
 drains; ``GET /ready`` is 503 while draining. An ``httpGet`` probe needs no
 shell and no writable file (the pods run with a read-only root filesystem), and
 it proves the event loop itself is alive, which a heartbeat file written by a
-thread would not.
+thread would not. ``GET /metrics`` serves the worker's metrics (its agents'
+turns, live instances, state store, event loop lag) for Prometheus.
 
 On SIGTERM/SIGINT it drains: ``/ready`` turns 503, the host is asked to place
 nothing new here (its idle conversations move to other workers at once, a busy
@@ -39,6 +40,7 @@ from ..agent_host import AgentHost
 from ..runtime import routing
 from ..runtime.grpc_worker_runtime import EXIT_STARTUP_FAILED
 from ..settings import Settings
+from ..telemetry import CONTENT_TYPE
 from .heap import settle_startup_heap
 from .signals import stop_event
 
@@ -118,7 +120,7 @@ def health_report(host: AgentHost, draining: bool) -> dict[str, Any]:
 
 
 def health_app(host: AgentHost, draining: asyncio.Event) -> web.Application:
-    """``/health`` (liveness: host connection up, with the report) and ``/ready`` (also not draining)."""
+    """``/health`` (liveness: host connection up, with the report), ``/ready`` (also not draining), ``/metrics``."""
 
     def connected() -> bool:
         return not _engine.host_connection_task(host.runtime).done()
@@ -133,9 +135,16 @@ def health_app(host: AgentHost, draining: asyncio.Event) -> web.Application:
         status = "ready" if ok else ("draining" if draining.is_set() else "host connection lost")
         return web.json_response({"status": status}, status=200 if ok else 503)
 
+    async def prometheus(request: web.Request) -> web.Response:
+        metrics = host.metrics
+        if not metrics.enabled:
+            raise web.HTTPNotFound(text="metrics are off (AGENTHOST_TELEMETRY__METRICS=false)")
+        return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
     app = web.Application()
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
+    app.router.add_get("/metrics", prometheus)
     return app
 
 

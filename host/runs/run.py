@@ -105,6 +105,7 @@ class Run:
         self.usage = Usage()
         self.error: ErrorInfo | None = None
         self.task: asyncio.Task[None] | None = None
+        self.first_chunk_at: float | None = None  # time.monotonic() of the first chunk: time to first token
         self.max_events = max_events
         self._log: list[StreamEvent] = []
         self._first_seq = 0  # the seq of _log[0]
@@ -165,6 +166,8 @@ class Run:
     def _append(self, event: StreamEvent) -> None:
         self._log.append(event)
         self._next_seq = event.seq + 1
+        if self.first_chunk_at is None and event.kind == "chunk":
+            self.first_chunk_at = time.monotonic()
         if event.kind == "status" and self.status == "queued":
             self.status = "running"
         elif event.terminal:

@@ -40,7 +40,10 @@ async def seed_sdk(
     make_settings: Callable[..., Settings],
     fake_openai: FakeOpenAI,
 ) -> AsyncIterator[AsyncOpenAI]:
-    settings = make_settings(fake_openai, plugin_dirs=[str(SEED_PLUGINS)], builtin_agents=False)
+    # titler answers "### Task:" prompts itself, as on the seed server: the setting hands them to the agent.
+    settings = make_settings(
+        fake_openai, plugin_dirs=[str(SEED_PLUGINS)], builtin_agents=False, openai={"task_prompts": "agent"}
+    )
     client = await aiohttp_client(create_app(settings))
     async with AsyncOpenAI(base_url=str(client.make_url("/v1")), api_key="x", max_retries=0, timeout=20) as sdk:
         yield sdk

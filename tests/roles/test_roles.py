@@ -13,6 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from agenthost import AgentHost, RuntimeUnavailable
 from tests.cluster import Cluster, free_port, model_env
 from tests.fakes import FakeOpenAI, FakeReply
+from tests.telemetry.scrape import scrape_url, value
 
 pytestmark = [pytest.mark.grpc, pytest.mark.slow]
 
@@ -113,6 +114,21 @@ async def test_worker_health_endpoints(cluster: Cluster, client: Client) -> None
         "conversations_by_agent": {"echo": 1},
         "draining": False,
     }
+
+
+async def test_worker_metrics(cluster: Cluster, client: Client) -> None:
+    await cluster.start_host()
+    port = free_port()
+    await cluster.start_worker("echo", env={"AGENTHOST_RUNTIME__HEALTH_PORT": str(port)})
+    async with client() as caller:
+        await caller.chat("echo", "hello", conversation_id="c1")
+        await caller.chat("echo", "again", conversation_id="c1")
+    samples = await scrape_url(f"http://127.0.0.1:{port}/metrics")
+    assert value(samples, "agenthost_agent_turns_total", agent="echo", outcome="done") == 2
+    assert value(samples, "agenthost_agent_turn_duration_seconds_count", agent="echo") == 2
+    assert value(samples, "agenthost_live_instances") == 1  # the conversation's instance lives on the worker
+    assert value(samples, "agenthost_state_store_operation_seconds_count", operation="put") == 2
+    assert value(samples, "agenthost_runs_started_total", agent="echo") == 0  # runs are the caller's side
 
 
 async def test_client_leaving_stops_the_remote_model_call(
