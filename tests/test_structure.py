@@ -163,3 +163,31 @@ def test_the_wheel_installs_one_name_and_keeps_the_old_ones_working(tmp_path: Pa
     """)
     result = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def _module_commands() -> Iterator[tuple[str, str]]:
+    """Every ``python -m <module>`` the scripts, the Dockerfile and the k8s manifests run."""
+    files = [*(ROOT / "scripts").iterdir(), ROOT / ".ci" / "run", ROOT / "Dockerfile", *(ROOT / "k8s").rglob("*.y*ml")]
+    for path in files:
+        for line in path.read_text().splitlines():
+            words = line.split()
+            for i, word in enumerate(words[:-1]):
+                if (
+                    word == "-m"
+                    and not words[i + 1].startswith(("-", '"', "$"))
+                    and words[i + 1] not in ("pip", "venv")
+                ):
+                    yield f"{path.relative_to(ROOT)}: {line.strip()}", words[i + 1]
+
+
+def test_every_module_the_scripts_run_exists() -> None:
+    # The installer ran `python -m host.local_model_check` after the module moved: only a fresh clone noticed.
+    commands = list(_module_commands())
+    assert any(module == "pytest" for _, module in commands)  # the scan finds them at all
+    for where, module in commands:
+        found = subprocess.run(
+            [sys.executable, "-W", "error::DeprecationWarning", "-c", f"import importlib.util, sys; "
+             f"sys.exit(importlib.util.find_spec({module!r}) is None)"],
+            cwd=ROOT, capture_output=True, timeout=60,
+        )  # fmt: skip
+        assert found.returncode == 0, f"{where}: no module {module!r} ({found.stderr.decode()[-300:]})"

@@ -69,7 +69,7 @@ def resolve_provider(settings: ModelSettings) -> Provider:
 class ModelProvider:
     """Builds the configured model client once, hands out that one client, closes it on shutdown.
 
-    The client is wrapped in a :class:`~host.scoped_model.ScopedModelClient`, so that
+    The client is wrapped in a :class:`~agenthost.models.scoped.ScopedModelClient`, so that
     every model call of a turn gets the turn's options and reports its finish reason.
     """
 

@@ -1,4 +1,4 @@
-"""``python -m host.local_model_check``: prove the offline model runs on this machine (the installer's last step).
+"""``python -m agenthost.models.local.check``: prove the offline model runs on this machine (the installer's last step).
 
 It starts the model's own process, generates a few tokens and prints the speed;
 a crash (a llama.cpp build this CPU cannot run) exits 1 with the cause.

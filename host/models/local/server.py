@@ -1,8 +1,8 @@
 """The offline model's own process: llama.cpp behind a small OpenAI-compatible API on 127.0.0.1.
 
 The host never runs llama.cpp in its own process: a native crash there would take
-every conversation down with it. :mod:`host.local_model` starts this module as a
-child process (``python -m host.local_model_server``), restarts it when it dies
+every conversation down with it. :mod:`agenthost.models.local.process` starts this module as a
+child process (``python host/models/local/server.py``, as a script), restarts it when it dies
 and talks to it with AutoGen's ordinary ``OpenAIChatCompletionClient``.
 
 One thread (``agenthost-llama``) loads the model and runs every generation:
