@@ -92,6 +92,13 @@ class StateSettings(BaseModel):
     sqlite_path: Path = Path("agenthost-state.sqlite3")
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     key_prefix: str = "agenthost:"
+    ttl: float | None = Field(
+        default=7 * 24 * 3600.0, gt=0, description="A conversation not written for this many seconds is dropped."
+    )
+    max_entries: int = Field(default=10_000, gt=0, description="Memory store: conversations kept (least recent go).")
+    max_bytes: int = Field(
+        default=64 * 1024 * 1024, gt=0, description="Memory store: bytes of state kept (least recent go)."
+    )
 
 
 class TimeoutSettings(BaseModel):
