@@ -24,13 +24,23 @@ from pydantic import ValidationError
 from . import _engine
 from .core.ambient import serving_models
 from .core.deadlines import Deadlines
-from .core.hosted import STATELESS_KEY, AgentDeps
-from .core.instances import InstanceTracker
+from .core.hosted import AgentDeps
+from .core.instances import STATELESS_KEY, InstanceTracker, instance_key, state_key
 from .core.plugins import PluginFailure, load_plugins
 from .core.registry import AgentRegistry, AgentSpec, instance_factory
 from .core.streams import RequestStream, StreamRouter, StreamSink
 from .errors import AgentNotFound, BadRequest, HostError, RuntimeUnavailable, TurnTimeout
-from .messages import CancelRequest, ChatReply, ChatRequest, ChatTurn, ErrorInfo, GenerationOptions, StreamEvent
+from .messages import (
+    CancelRequest,
+    ChatReply,
+    ChatRequest,
+    ChatTurn,
+    ErrorInfo,
+    ForgetReply,
+    ForgetRequest,
+    GenerationOptions,
+    StreamEvent,
+)
 from .models.provider import ModelProvider
 from .runtime import open_runtime
 from .settings import Settings
@@ -180,12 +190,14 @@ class AgentHost:
         conversation_id: str | None = None,
         *,
         options: GenerationOptions | None = None,
+        owner: str | None = None,
     ) -> ChatReply:
         """One turn; returns the agent's reply or raises a :class:`host.errors.HostError`.
 
         ``options`` (``max_tokens``, ``temperature``) apply to every model call of the turn.
+        ``owner`` scopes ``conversation_id`` (see :meth:`request`).
         """
-        request = self.request(agent, messages, conversation_id, stream=False, options=options)
+        request = self.request(agent, messages, conversation_id, stream=False, options=options, owner=owner)
         reply = await self._call(request, CancellationToken())
         if reply.error is not None:
             raise HostError.from_info(reply.error)
@@ -198,9 +210,10 @@ class AgentHost:
         conversation_id: str | None = None,
         *,
         options: GenerationOptions | None = None,
+        owner: str | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """One turn as events, ending with ``done`` or ``error``. Leaving the loop cancels the turn."""
-        request = self.request(agent, messages, conversation_id, stream=True, options=options)
+        request = self.request(agent, messages, conversation_id, stream=True, options=options, owner=owner)
         async for event in self.stream_request(request):
             yield event
 
@@ -235,11 +248,19 @@ class AgentHost:
         *,
         stream: bool = True,
         options: GenerationOptions | None = None,
+        owner: str | None = None,
     ) -> ChatRequest:
-        """Validate and build a :class:`ChatRequest` (raises :class:`BadRequest` / :class:`AgentNotFound`)."""
+        """Validate and build a :class:`ChatRequest` (raises :class:`BadRequest` / :class:`AgentNotFound`).
+
+        With an ``owner`` (the HTTP bridge derives one from the API key) the conversation is that
+        owner's alone: another owner naming the same ``conversation_id`` reaches another one.
+        Without one (embedding) conversations are keyed by their id only.
+        """
         if agent not in self.registry:
             known = ", ".join(spec.name for spec in self.registry)
             raise AgentNotFound(f"no agent named {agent!r}; known agents: {known}")
+        if conversation_id is not None and conversation_id in ("", STATELESS_KEY):
+            raise BadRequest(f"conversation_id {conversation_id!r} is reserved; pick another")
         turns = _turns(messages)
         return ChatRequest(
             request_id=os.urandom(16).hex(),
@@ -249,6 +270,7 @@ class AgentHost:
             stream=stream,
             reply_topic_type=self.stream_type if stream else "",
             options=options,
+            owner=owner,
         )
 
     async def _send_for_stream(self, request: ChatRequest, token: CancellationToken, stream: RequestStream) -> None:
@@ -294,7 +316,7 @@ class AgentHost:
 
     def _agent_id(self, request: ChatRequest) -> AgentId:
         if request.conversation_id is not None:
-            return AgentId(request.agent, request.conversation_id)
+            return AgentId(request.agent, instance_key(request.conversation_id, request.owner))
         agent_id = self._stateless_ids.get(request.agent)
         if agent_id is None:
             agent_id = self._stateless_ids[request.agent] = AgentId(request.agent, STATELESS_KEY)
@@ -313,6 +335,29 @@ class AgentHost:
 
     def _timeout_message(self) -> str:
         return f"no answer within {self.settings.timeouts.request:g} s (AGENTHOST_TIMEOUTS__REQUEST)"
+
+    # -- conversations --------------------------------------------------------------------------
+
+    async def forget(self, conversation_id: str, *, owner: str | None = None) -> bool:
+        """Delete a conversation, for every agent: its saved state and its live instance's state.
+
+        A turn in flight on it is cancelled. Returns False when no agent had it saved.
+        """
+        key = instance_key(conversation_id, owner)
+        found = [await self._forget(AgentId(spec.name, key), conversation_id) for spec in self.registry]
+        return any(found)
+
+    async def _forget(self, agent_id: AgentId, conversation_id: str) -> bool:
+        store = self.store
+        if store is not None and not self._remote and _engine.get_instance(self.runtime, agent_id) is None:
+            return await store.delete(state_key(agent_id))  # no live instance here: the store is all there is
+        try:
+            async with asyncio.timeout(self.settings.timeouts.request):
+                forget = ForgetRequest(conversation_id=conversation_id)
+                reply = await self.runtime.send_message(forget, agent_id)
+        except Exception as exc:  # the engine's errors: dead worker, unknown type, lost host, timeout
+            raise RuntimeUnavailable(f"agent {agent_id.type!r} is unavailable: {exc}") from exc
+        return isinstance(reply, ForgetReply) and reply.found
 
 
 class _Expiry:

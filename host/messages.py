@@ -22,6 +22,8 @@ __all__ = [
     "ErrorInfo",
     "EventKind",
     "FinishReason",
+    "ForgetReply",
+    "ForgetRequest",
     "GenerationOptions",
     "Role",
     "StreamEvent",
@@ -100,8 +102,11 @@ class GenerationOptions(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    """One turn, sent as an RPC to ``AgentId(agent, conversation_id or "default")``.
+    """One turn, sent as an RPC to ``AgentId(agent, instance_key(owner, conversation_id))``.
 
+    A conversation belongs to its ``owner`` (the bridge derives one from the API key): two owners
+    naming the same ``conversation_id`` reach two instances. Requests without a conversation
+    go to one stateless instance per agent, whose key no client can name.
     Events go to ``TopicId(type=reply_topic_type, source=request_id)``.
     """
 
@@ -114,6 +119,7 @@ class ChatRequest(BaseModel):
     stream: bool = True
     reply_topic_type: str = ""
     options: GenerationOptions | None = None
+    owner: str | None = Field(default=None, pattern=r"^[^/]+$")
 
 
 class ChatReply(BaseModel):
@@ -159,3 +165,20 @@ class CancelReply(BaseModel):
 
     request_id: str
     cancelled: bool
+
+
+class ForgetRequest(BaseModel):
+    """Deletes a conversation at its instance: a turn in flight is cancelled, the stored state dropped."""
+
+    model_config = _WIRE
+
+    conversation_id: str
+
+
+class ForgetReply(BaseModel):
+    """Whether the conversation had saved state."""
+
+    model_config = _WIRE
+
+    conversation_id: str
+    found: bool

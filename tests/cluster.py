@@ -166,25 +166,56 @@ def base_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-@contextlib.asynccontextmanager
-async def redis_server(tmp_path: Path) -> AsyncIterator[str]:
-    """A real, throw-away ``redis-server`` on an ephemeral port; yields its URL (skips if not installed)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (apt-get install -y redis-server; .ci/run installs it)")
-    port = free_port()
-    args = ("--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path))
-    process = await asyncio.create_subprocess_exec(
-        binary, *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
-    )
-    try:
-        await wait_for_port(port, START_TIMEOUT)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
+class RedisServer:
+    """A real ``redis-server`` on an ephemeral port that can be stopped and started again on that port.
+
+    With ``persistent`` every write is appended to a file and fsynced before it is acknowledged
+    (``appendfsync always``), so a restart keeps what was written, as a production Redis would.
+    """
+
+    def __init__(self, tmp_path: Path, *, persistent: bool = False) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.skip("redis-server is not installed (apt-get install -y redis-server; .ci/run installs it)")
+        self.binary = binary
+        self.port = free_port()
+        self.dir = tmp_path / f"redis-{self.port}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.persistent = persistent
+        self.process: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--dir", str(self.dir)]
+        args += ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
+        self.process = await asyncio.create_subprocess_exec(
+            self.binary, *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+        )
+        await wait_for_port(self.port, START_TIMEOUT)
+
+    async def stop(self) -> None:
+        """Kill it (SIGKILL: no goodbye to its clients)."""
+        process, self.process = self.process, None
+        if process is None:
+            return
         process.kill()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(10):
                 await process.wait()
+
+
+@contextlib.asynccontextmanager
+async def redis_server(tmp_path: Path, *, persistent: bool = False) -> AsyncIterator[RedisServer]:
+    """A real, throw-away ``redis-server`` (skips if not installed); stopped at the end."""
+    server = RedisServer(tmp_path, persistent=persistent)
+    try:
+        await server.start()
+        yield server
+    finally:
+        await server.stop()
 
 
 async def wait_for_port(port: int, within: float) -> None:

@@ -5,6 +5,14 @@ publishing events with ``seq`` numbers, the terminal ``done``/``error`` event,
 errors as data, cancellation (a token from the runtime, or a
 :class:`CancelRequest` message, which is what crosses gRPC), one turn at a time
 per conversation, and loading/saving state around each turn.
+
+A turn that fails or is cancelled leaves no trace: the store is not written and
+the instance reloads the last saved state before its next turn. Once the agent
+has answered, the turn commits: saving its state is no longer cancellable (a
+cancel that arrives then comes after the answer). A save that fails fails the
+turn, with the same rollback. The one window left: the process dies after the
+save and before the ``done`` event reaches the client, who then has not seen a
+turn that the conversation keeps.
 """
 
 from __future__ import annotations
@@ -20,21 +28,27 @@ from autogen_core import CancellationToken, MessageContext, RoutedAgent, rpc
 
 from ..errors import HostError
 from ..events import StatusData
-from ..messages import CancelReply, CancelRequest, ChatReply, ChatRequest, ErrorCode, ErrorInfo
+from ..messages import (
+    CancelReply,
+    CancelRequest,
+    ChatReply,
+    ChatRequest,
+    ErrorCode,
+    ErrorInfo,
+    ForgetReply,
+    ForgetRequest,
+)
 from ..models.provider import ModelProvider
 from ..models.scoped import turn_scope
 from ..settings import Settings
 from ..state import StateStore
 from .deadlines import Deadlines
 from .emitter import EventEmitter
-from .instances import InstanceTracker
+from .instances import STATELESS_KEY, InstanceTracker, instance_key, state_key
 
-__all__ = ["STATELESS_KEY", "AgentDeps", "HostedAgent"]
+__all__ = ["STATELESS_KEY", "AgentDeps", "HostedAgent", "instance_key"]
 
 logger = logging.getLogger(__name__)
-
-STATELESS_KEY = "default"
-"""Agent key for requests without a conversation: the request carries the whole history."""
 
 
 @dataclass(frozen=True)
@@ -56,8 +70,10 @@ class HostedAgent(RoutedAgent):
         self.deps = deps
         self._running: dict[str, asyncio.Task[Any]] = {}
         self._cancelling: dict[str, ErrorCode] = {}
+        self._committing: set[str] = set()
         self._turn_lock = asyncio.Lock()
         self._state_loaded = False
+        self._initial_state: Mapping[str, Any] | None = None
 
     async def respond(self, request: ChatRequest, emit: EventEmitter, token: CancellationToken) -> ChatReply:
         """Answer one turn, publishing intermediate events through ``emit``."""
@@ -93,13 +109,27 @@ class HostedAgent(RoutedAgent):
     async def on_cancel_request(self, message: CancelRequest, ctx: MessageContext) -> CancelReply:
         return CancelReply(request_id=message.request_id, cancelled=self._cancel(message.request_id))
 
+    @rpc
+    async def on_forget_request(self, message: ForgetRequest, ctx: MessageContext) -> ForgetReply:
+        """Delete this conversation: cancel its turns, drop its stored state, start the next turn afresh."""
+        for request_id in list(self._running):
+            self._cancel(request_id)
+        async with self._turn_lock:
+            found = await self.deps.store.delete(self._state_key)
+            self._state_loaded = False
+        self.deps.instances.touch(self.id)  # an instance made just for this is evicted like any idle one
+        return ForgetReply(conversation_id=message.conversation_id, found=found)
+
     def _cancel_quietly(self, request_id: str) -> None:
         self._cancel(request_id)
 
     def _cancel(self, request_id: str, reason: ErrorCode = "cancelled") -> bool:
-        """Cancel the task running ``request_id``'s turn; ``_turn`` turns that into an error reply."""
+        """Cancel the task running ``request_id``'s turn; ``_turn`` turns that into an error reply.
+
+        A turn that is saving its state has answered already: it is not cancelled (False).
+        """
         task = self._running.get(request_id)
-        if task is None or request_id in self._cancelling:
+        if task is None or request_id in self._cancelling or request_id in self._committing:
             return False
         self._cancelling[request_id] = reason
         task.cancel()
@@ -134,17 +164,34 @@ class HostedAgent(RoutedAgent):
 
     async def _stateful_turn(self, request: ChatRequest, emit: EventEmitter, token: CancellationToken) -> ChatReply:
         async with self._turn_lock:  # AgentChat agents are not coroutine-safe
-            if not self._state_loaded:
-                state = await self.deps.store.get(self._state_key)
-                await self.prepare(request, state)
-                self._state_loaded = True
             try:
+                if not self._state_loaded:
+                    await self._load(request)
                 reply = await self.respond(request, emit, token)
+                await self._commit(request.request_id)
             except BaseException:
-                self._state_loaded = False  # a half-done turn must not leak into the next one
+                self._state_loaded = False  # a failed turn must not leak into the next one: reload first
                 raise
-            await self.deps.store.put(self._state_key, await self.save_state())
             return reply
+
+    async def _load(self, request: ChatRequest) -> None:
+        """Load the saved state; with none saved, the state this instance had when new."""
+        state = await self.deps.store.get(self._state_key)
+        if self._initial_state is None:  # the first load: the instance is as it was built
+            self._initial_state = await self.save_state()
+        elif state is None:  # reloading after a failed turn, or after the conversation was deleted
+            state = self._initial_state
+        await self.prepare(request, state)
+        self._state_loaded = True
+
+    async def _commit(self, request_id: str) -> None:
+        """Save the turn's state; from here on the turn is not cancelled (it has answered)."""
+        state = await self.save_state()
+        self._committing.add(request_id)
+        try:
+            await self.deps.store.put(self._state_key, state)
+        finally:
+            self._committing.discard(request_id)
 
     async def save_state(self) -> Mapping[str, Any]:
         """What to keep between turns of a conversation; an agent that keeps nothing needs no override."""
@@ -160,7 +207,7 @@ class HostedAgent(RoutedAgent):
 
     @property
     def _state_key(self) -> str:
-        return f"{self.id.type}/{self.id.key}"
+        return state_key(self.id)
 
     def _failed(self, request: ChatRequest, error: ErrorInfo) -> ChatReply:
         finish = "cancelled" if error.code == "cancelled" else "error"

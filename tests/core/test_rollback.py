@@ -1,0 +1,102 @@
+"""A failed or cancelled turn leaves no trace: not in the live instance, not in the store.
+
+The store failing is one way a turn fails: Redis is killed mid-conversation and started again
+(with its data), and the conversation goes on from the last turn the client saw succeed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agenthost import AgentHost, RuntimeUnavailable, Settings
+from agenthost.messages import StreamEvent
+from agenthost.state import MemoryStateStore
+from tests.cluster import redis_server
+from tests.fakes import FakeOpenAI, FakeReply
+
+
+def _turn(events: list[StreamEvent]) -> int:
+    return int(next(e for e in events if e.kind == "message").data["turn"])
+
+
+async def _echo_turn(host: AgentHost, conversation_id: str) -> int:
+    return _turn([e async for e in host.stream("echo", "hi", conversation_id=conversation_id)])
+
+
+class FlakyStore(MemoryStateStore):
+    """A memory store whose next ``fail`` writes raise, as an unreachable Redis does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail = 0
+
+    async def put(self, key: str, state: Mapping[str, Any]) -> None:
+        if self.fail:
+            self.fail -= 1
+            raise RuntimeUnavailable("the state store is down")
+        await super().put(key, state)
+
+
+async def test_a_turn_whose_save_fails_is_rolled_back(make_settings: Callable[..., Settings]) -> None:
+    async with AgentHost(make_settings(agents=["echo"])) as host:
+        store = FlakyStore()
+        host.store = store
+        assert host._deps is not None
+        object.__setattr__(host._deps, "store", store)
+        store.fail = 1
+        with pytest.raises(RuntimeUnavailable):
+            await host.chat("echo", "first", conversation_id="c1")  # the very first turn fails to save
+        assert await _echo_turn(host, "c1") == 1  # back to the state of a new conversation
+        store.fail = 1
+        with pytest.raises(RuntimeUnavailable):
+            await host.chat("echo", "again", conversation_id="c1")
+        assert await _echo_turn(host, "c1") == 2
+        assert await store.get("echo/c1") == {"turns": 2}
+
+
+@pytest.mark.redis
+async def test_redis_restarted_mid_conversation(
+    tmp_path: Path, fake_openai: FakeOpenAI, make_settings: Callable[..., Settings]
+) -> None:
+    async with redis_server(tmp_path, persistent=True) as redis:
+        settings = make_settings(fake_openai, state={"store": "redis", "redis_url": redis.url})
+        async with AgentHost(settings) as host:
+            assert await _echo_turn(host, "c1") == 1
+            await host.chat("assistant", "My name is Ada.", conversation_id="c2")
+            await redis.stop()
+            with pytest.raises(RuntimeUnavailable):
+                await host.chat("echo", "lost", conversation_id="c1")
+            with pytest.raises(RuntimeUnavailable):
+                await host.chat("assistant", "I like tea.", conversation_id="c2")
+            await redis.start()  # the same port, the same data
+            assert await _echo_turn(host, "c1") == 2  # not 3: the failed turn is gone
+            await host.chat("assistant", "What do I like?", conversation_id="c2")
+            assert host.store is not None
+            assert await host.store.get("echo/c1") == {"turns": 2}
+    history = [m["content"] for m in fake_openai.requests[-1]["messages"]]
+    assert "My name is Ada." in history
+    assert "I like tea." not in history  # the model never sees the failed turn again
+    assert history[-1] == "What do I like?"
+
+
+async def test_a_cancelled_turn_is_rolled_back(fake_openai: FakeOpenAI, make_settings: Callable[..., Settings]) -> None:
+    fake_openai.add(
+        FakeReply(content="Hello Ada."),
+        FakeReply(content="x" * 400, chunk_size=1, chunk_delay=0.02),
+    )
+    async with AgentHost(make_settings(fake_openai)) as host:
+        await host.chat("assistant", "My name is Ada.", conversation_id="c3")
+        async for event in host.stream("assistant", "Forget my name.", conversation_id="c3"):
+            if event.kind == "chunk":
+                break  # the client leaves mid-answer: the turn is cancelled
+        async with asyncio.timeout(10):
+            await fake_openai.cancelled_event.wait()
+        await host.chat("assistant", "Who am I?", conversation_id="c3")
+    history = [m["content"] for m in fake_openai.requests[-1]["messages"]]
+    assert "Forget my name." not in history
+    assert history[-3:] == ["My name is Ada.", "Hello Ada.", "Who am I?"]
