@@ -34,6 +34,7 @@ __all__ = [
     "Settings",
     "StateSettings",
     "TimeoutSettings",
+    "api_key_problem",
     "describe_settings_error",
 ]
 
@@ -135,6 +136,15 @@ class RuntimeSettings(BaseModel):
     )
 
 
+def api_key_problem(key: str) -> str | None:
+    """What is wrong with ``key`` as an API key (None: nothing). Keys travel in a header: printable ASCII."""
+    if not key.strip():
+        return "is empty"
+    if any(not 33 <= ord(ch) <= 126 for ch in key):
+        return "must be printable ASCII without spaces"
+    return None
+
+
 class HttpSettings(BaseModel):
     """The aiohttp bridge."""
 
@@ -148,6 +158,28 @@ class HttpSettings(BaseModel):
     max_message_chars: int = Field(default=100_000, gt=0)
     keepalive_interval: float = Field(default=15.0, gt=0)
     shutdown_timeout: float = Field(default=20.0, gt=0)
+    idle_timeout: float = Field(
+        default=15.0,
+        gt=0,
+        description="Close a connection that sends no complete request head for this long after it opened or "
+        "after its last response (idle keep-alive and slow headers alike).",
+    )
+    body_timeout: float = Field(default=30.0, gt=0, description="Reading a whole request body; slower gets 408.")
+    max_connections: int | None = Field(
+        default=None,
+        gt=0,
+        description="Open connections at most; more are answered 503 and closed. Default: the fd limit less 64.",
+    )
+
+    @field_validator("api_keys")
+    @classmethod
+    def _no_blank_keys(cls, keys: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        """A blank key would silently turn authentication off: refuse it."""
+        for index, key in enumerate(keys, start=1):
+            problem = api_key_problem(key.get_secret_value())
+            if problem is not None:
+                raise ValueError(f"key #{index} {problem}; set the list to [] to turn auth off")
+        return keys
 
 
 class Settings(BaseSettings):

@@ -1,8 +1,13 @@
-"""The native chat API (the chat backend's contract): service info, health, agents, chat and its SSE stream."""
+"""The native chat API (the chat backend's contract): service info, health, agents, chat and its SSE stream.
+
+Conversations belong to the API key that started them (:func:`~http_bridge.auth.owner_of`): another key
+naming the same ``conversation_id`` starts a conversation of its own, and cannot delete the first one.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -11,16 +16,18 @@ import agenthost
 from agenthost.agent_host import AgentHost
 from agenthost.messages import ErrorInfo, StreamEvent
 
+from .auth import owner_of
 from .body import read_body
 from .errors import ApiError
 from .ids import new_id
 from .keys import HOST, SETTINGS, STREAMS
-from .schemas import AgentInfo, AgentList, ChatBody, ChatResponse, Health, Readiness, ServiceInfo
+from .schemas import CONVERSATION_PATTERN, AgentInfo, AgentList, ChatBody, ChatResponse, Health, Readiness, ServiceInfo
 from .sse import SSEWriter
 
-__all__ = ["agents", "chat", "chat_stream", "health", "index", "ready"]
+__all__ = ["agents", "chat", "chat_stream", "delete_conversation", "health", "index", "ready"]
 
 _JSON = "application/json"
+CONVERSATION_ID = re.compile(CONVERSATION_PATTERN)
 
 
 def _json(model: Any, status: int = 200) -> web.Response:
@@ -73,7 +80,8 @@ async def chat(request: web.Request) -> web.Response:
     """``POST /api/chat``: one stateful turn; without ``conversation_id`` a new conversation starts."""
     body = await read_body(request, ChatBody)
     agent_host, agent, conversation_id = _turn(request, body)
-    reply = await agent_host.chat(agent, body.message, conversation_id=conversation_id)  # bounded: TurnTimeout
+    owner = owner_of(request)
+    reply = await agent_host.chat(agent, body.message, conversation_id=conversation_id, owner=owner)  # bounded
     return _json(ChatResponse(message=reply.content, conversation_id=reply.conversation_id or conversation_id))
 
 
@@ -81,7 +89,7 @@ async def chat_stream(request: web.Request) -> web.StreamResponse:
     """``POST /api/chat/stream``: the turn's events as SSE (``id:`` = seq, ``event:`` = kind, JSON ``data:``)."""
     body = await read_body(request, ChatBody)
     agent_host, agent, conversation_id = _turn(request, body)
-    turn = agent_host.request(agent, body.message, conversation_id, stream=True)  # 404 / 400 before any byte
+    turn = agent_host.request(agent, body.message, conversation_id, owner=owner_of(request))  # 404/400 before a byte
     sse = SSEWriter(request)
     keepalive = request.app[SETTINGS].http.keepalive_interval
     cancel_timeout = request.app[SETTINGS].timeouts.cancel
@@ -100,6 +108,17 @@ async def chat_stream(request: web.Request) -> web.StreamResponse:
         except ConnectionError:  # the client left; leaving the block cancels the turn
             pass
     return sse.response
+
+
+async def delete_conversation(request: web.Request) -> web.Response:
+    """``DELETE /api/conversations/{conversation_id}``: every agent's state of it; a turn in flight is cancelled."""
+    conversation_id = request.match_info["conversation_id"]
+    missing = ApiError(404, "not_found", f"no conversation {conversation_id!r}")
+    if not CONVERSATION_ID.fullmatch(conversation_id):
+        raise missing
+    if not await request.app[HOST].forget(conversation_id, owner=owner_of(request)):
+        raise missing  # another key's conversation looks exactly like one that does not exist
+    return web.Response(status=204)
 
 
 def _as_event(item: StreamEvent | ErrorInfo, request_id: str, last_seq: int) -> StreamEvent:

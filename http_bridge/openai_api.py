@@ -68,9 +68,9 @@ def _unknown_model(name: str) -> ApiError:
 
 
 def _turns(request: web.Request, messages: list[InputMessage]) -> list[ChatTurn]:
-    """The history as wire turns: text parts joined, ``developer`` as ``system``, sizes checked."""
+    """The history as wire turns: text parts joined, ``developer`` as ``system``, sizes and order checked."""
     limit = request.app[SETTINGS].http.max_message_chars
-    turns = []
+    turns: list[ChatTurn] = []
     for index, message in enumerate(messages):
         content = _text(message, index)
         if len(content) > limit:
@@ -80,7 +80,15 @@ def _turns(request: web.Request, messages: list[InputMessage]) -> list[ChatTurn]
                 f"messages[{index}].content: over {limit} characters",
                 f"messages.{index}.content",
             )
-        turns.append(ChatTurn(role=_ROLES.get(message.role, message.role), content=content, name=message.name))
+        turn = ChatTurn(role=_ROLES.get(message.role, message.role), content=content, name=message.name)
+        if turn.role == "system" and turns and turns[-1].role != "system":
+            raise ApiError(
+                400,
+                "invalid_value",
+                f"messages[{index}]: a {message.role} message must come before every other message",
+                f"messages.{index}.role",
+            )
+        turns.append(turn)
     if not any(turn.role == "user" and turn.content.strip() for turn in turns):
         raise ApiError(400, "invalid_value", "messages: needs at least one non-empty user message", "messages")
     return turns

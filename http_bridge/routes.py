@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from . import docs, native, openai_api
 from . import schemas as s
+from .body import expect_continue
 
 __all__ = ["ROUTES", "Route", "setup_routes"]
 
@@ -35,15 +36,16 @@ class Route:
     handler: Handler
     summary: str
     tag: str = "service"
-    response: type[BaseModel] | None = None  # None: the response is an event stream only
+    response: type[BaseModel] | None = None  # None: the response is an event stream, or no content (204)
     body: type[BaseModel] | None = None
+    status: int = 200
     stream: str | None = None
     guarded: bool = True
     errors: tuple[int, ...] = ()
     documented: bool = True
 
 
-_CHAT_ERRORS = (400, 401, 404, 413, 415, 422, 502, 503, 504)
+_CHAT_ERRORS = (400, 401, 404, 408, 413, 415, 417, 422, 502, 503, 504)
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/", native.index, "Service info", response=s.ServiceInfo, guarded=False),
@@ -59,7 +61,12 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "POST", "/api/chat/stream", native.chat_stream, "One turn as Server-Sent Events", "chat",
-        None, s.ChatBody, stream=SSE_NOTE, errors=(400, 401, 404, 413, 415, 422),
+        None, s.ChatBody, stream=SSE_NOTE, errors=(400, 401, 404, 408, 413, 415, 417, 422),
+    ),
+    Route(
+        "DELETE", "/api/conversations/{conversation_id}", native.delete_conversation,
+        "Delete a conversation (every agent's state of it); a turn in flight is cancelled. 404 when this API key"
+        " has no conversation of that id", "chat", status=204, errors=(401, 404, 503),
     ),
     Route("GET", "/v1/models", openai_api.list_models, "Agents as models", "openai", s.ModelList, errors=(401,)),
     Route(
@@ -69,7 +76,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST", "/v1/chat/completions", openai_api.chat_completions,
         "Chat completion (stateless; stream=true for SSE chunks)", "openai", s.ChatCompletion,
-        s.ChatCompletionRequest, stream=OPENAI_SSE_NOTE, errors=(400, 401, 404, 413, 415, 502, 503, 504),
+        s.ChatCompletionRequest, stream=OPENAI_SSE_NOTE, errors=(400, 401, 404, 408, 413, 415, 417, 502, 503, 504),
     ),
     Route("GET", "/openapi.json", docs.openapi_json, "This document", guarded=False, documented=False),
     Route("GET", "/docs", docs.docs, "Swagger UI", guarded=False, documented=False),
@@ -79,6 +86,12 @@ ROUTES: tuple[Route, ...] = (
 
 
 def setup_routes(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> None:
-    """Add every route of the table to ``app``'s router (aiohttp adds ``HEAD`` to each ``GET``)."""
+    """Add every route of the table to ``app``'s router: ``HEAD`` with each ``GET``, and on routes with a body an
+    ``Expect: 100-continue`` handler that refuses (401, 413) before the client sends the body."""
     for route in routes:
-        app.router.add_route(route.method, route.path, route.handler)
+        if route.method == "GET":
+            app.router.add_get(route.path, route.handler, allow_head=True)
+        elif route.body is not None:
+            app.router.add_route(route.method, route.path, route.handler, expect_handler=expect_continue)
+        else:
+            app.router.add_route(route.method, route.path, route.handler)

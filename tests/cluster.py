@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -93,13 +95,18 @@ class Cluster:
     def host_address(self) -> str:
         return f"127.0.0.1:{self.host_port}"
 
-    async def spawn(self, name: str, *args: str, env: Mapping[str, str] | None = None) -> Proc:
+    async def spawn(
+        self, name: str, *args: str, env: Mapping[str, str] | None = None, max_fds: int | None = None
+    ) -> Proc:
+        """``python -m agenthost.cli *args``; ``max_fds`` lowers its open-file limit (``ulimit -n``)."""
         log = self.tmp_path / f"{name}-{len(self.procs)}.log"
         full_env = {**self.env, **(env or {})}
+        limit = None if max_fds is None else functools.partial(_limit_fds, max_fds)
         with log.open("wb") as out:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "agenthost.cli", *args, stdout=out, stderr=asyncio.subprocess.STDOUT, env=full_env
-            )
+                sys.executable, "-m", "agenthost.cli", *args, stdout=out, stderr=asyncio.subprocess.STDOUT,
+                env=full_env, preexec_fn=limit,
+            )  # fmt: skip
         proc = Proc(name, process, log)
         self.procs.append(proc)
         return proc
@@ -124,6 +131,12 @@ class Cluster:
         args = ("serve", "--runtime", "grpc", "--host-address", self.host_address, "--port", str(port))
         return await self.spawn(f"bridge-{replica}", *args, env=extra)
 
+    async def start_server(self, port: int, env: Mapping[str, str] | None = None, max_fds: int | None = None) -> Proc:
+        """``agenthost serve`` on the embedded runtime, on 127.0.0.1:``port``."""
+        proc = await self.spawn("serve", "serve", "--port", str(port), env=env, max_fds=max_fds)
+        await proc.wait_for_log("agenthost listening on")
+        return proc
+
     def client_settings(self, **overrides: Any) -> Settings:
         """Settings for an in-test caller (never exits the test process on host loss)."""
         values: dict[str, Any] = {
@@ -137,6 +150,15 @@ class Cluster:
 
     async def close(self) -> None:
         await asyncio.gather(*(proc.kill() for proc in self.procs))
+
+
+def _limit_fds(count: int) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (count, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+
+def open_fds(pid: int) -> int:
+    """How many file descriptors process ``pid`` has open (Linux)."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def model_env(fake: FakeOpenAI) -> dict[str, str]:

@@ -64,7 +64,7 @@ def make_app(runtime: str, grpc_cluster: Cluster | None) -> Callable[[Settings],
 
 
 def _worker_env(settings: Settings) -> dict[str, str]:
-    """The worker process's model and timeouts, as the bridge under test has them."""
+    """The worker process's model, timeouts and state store, as the bridge under test has them."""
     model = settings.model
     env = {
         "AGENTHOST_MODEL__PROVIDER": model.provider,
@@ -74,6 +74,11 @@ def _worker_env(settings: Settings) -> dict[str, str]:
     }
     if model.base_url:
         env["AGENTHOST_MODEL__BASE_URL"] = model.base_url
+    state = settings.state
+    if state.store != "memory":
+        env["AGENTHOST_STATE__STORE"] = state.store
+        env["AGENTHOST_STATE__REDIS_URL"] = state.redis_url.get_secret_value()
+        env["AGENTHOST_STATE__SQLITE_PATH"] = str(state.sqlite_path)
     return env
 
 
