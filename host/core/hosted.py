@@ -74,6 +74,7 @@ class HostedAgent(RoutedAgent):
         self._turn_lock = asyncio.Lock()
         self._state_loaded = False
         self._initial_state: Mapping[str, Any] | None = None
+        self._loaded_once = False
 
     async def respond(self, request: ChatRequest, emit: EventEmitter, token: CancellationToken) -> ChatReply:
         """Answer one turn, publishing intermediate events through ``emit``."""
@@ -177,12 +178,20 @@ class HostedAgent(RoutedAgent):
     async def _load(self, request: ChatRequest) -> None:
         """Load the saved state; with none saved, the state this instance had when new."""
         state = await self.deps.store.get(self._state_key)
-        if self._initial_state is None:  # the first load: the instance is as it was built
-            self._initial_state = await self.save_state()
+        if not self._loaded_once:  # the first load: the instance is as it was built
+            self._loaded_once = True
+            self._initial_state = await self._state_when_new()
         elif state is None:  # reloading after a failed turn, or after the conversation was deleted
             state = self._initial_state
         await self.prepare(request, state)
         self._state_loaded = True
+
+    async def _state_when_new(self) -> Mapping[str, Any] | None:
+        try:
+            return await self.save_state()
+        except Exception:  # an agent whose state exists only once prepared: it gets None, as when new
+            logger.debug("agent %s cannot save its state before its first turn", self.id, exc_info=True)
+            return None
 
     async def _commit(self, request_id: str) -> None:
         """Save the turn's state; from here on the turn is not cancelled (it has answered)."""

@@ -100,3 +100,13 @@ async def test_a_cancelled_turn_is_rolled_back(fake_openai: FakeOpenAI, make_set
     history = [m["content"] for m in fake_openai.requests[-1]["messages"]]
     assert "Forget my name." not in history
     assert history[-3:] == ["My name is Ada.", "Hello Ada.", "Who am I?"]
+
+
+async def test_the_state_is_saved_before_done_is_sent(make_settings: Callable[..., Settings]) -> None:
+    """The order the docs promise: a client that saw ``done`` can count on the turn being kept."""
+    async with AgentHost(make_settings(agents=["echo"])) as host:
+        assert host.store is not None
+        for expected in (1, 2, 3):
+            async for event in host.stream("echo", "hi", conversation_id="c4"):
+                if event.kind == "done":
+                    assert await host.store.get("echo/c4") == {"turns": expected}

@@ -91,15 +91,14 @@ BODIES: list[tuple[str, str, Any]] = [
 ]
 
 
-@pytest.mark.parametrize(("path", "model", "body"), BODIES)
-async def test_the_document_says_what_the_server_accepts(
-    make_client: MakeClient, path: str, model: str, body: Any
-) -> None:
+@pytest.mark.parametrize("runtime", ["local"])  # validation happens in the bridge: one runtime says it all
+async def test_the_document_says_what_the_server_accepts(make_client: MakeClient) -> None:
     client = await make_client(http={"max_message_chars": 100})
     document = await (await client.get("/openapi.json")).json()
-    response = await client.post(path, json=body)
-    assert response.status in (200, 400, 422), await response.text()
-    assert _verdict(document, model, body) == (response.status == 200), await response.text()
+    for path, model, body in BODIES:
+        response = await client.post(path, json=body)
+        assert response.status in (200, 400, 422), await response.text()
+        assert _verdict(document, model, body) == (response.status == 200), (body, await response.text())
 
 
 async def test_the_stream_events_are_described(client: Client) -> None:
