@@ -159,10 +159,11 @@ class HttpSettings(BaseModel):
     keepalive_interval: float = Field(default=15.0, gt=0)
     shutdown_timeout: float = Field(default=20.0, gt=0)
     idle_timeout: float = Field(
-        default=15.0,
+        default=30.0,
         gt=0,
         description="Close a connection that sends no complete request head for this long after it opened or "
-        "after its last response (idle keep-alive and slow headers alike).",
+        "after its last response (idle keep-alive and slow headers alike). Longer than client pools keep idle "
+        "connections (httpx 5 s, aiohttp 15 s), so a close rarely races a client reusing the connection.",
     )
     body_timeout: float = Field(default=30.0, gt=0, description="Reading a whole request body; slower gets 408.")
     max_connections: int | None = Field(

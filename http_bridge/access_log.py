@@ -13,6 +13,7 @@ Example line::
 from __future__ import annotations
 
 import json
+import logging
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -35,6 +36,11 @@ class AccessLog(AbstractAccessLogger):
     """aiohttp's access logger for the bridge (``access_log_class``); the format string is not used."""
 
     __slots__ = ()
+
+    @property
+    def enabled(self) -> bool:
+        """Off when the ``aiohttp.access`` logger would drop INFO (then aiohttp skips timing requests too)."""
+        return self.logger.isEnabledFor(logging.INFO)
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         line = (
