@@ -8,7 +8,8 @@ AutoGen's gRPC runtime (``grpc``), where a real host process and a real worker p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import gc
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, Protocol
 
 import pytest
@@ -37,12 +38,20 @@ def runtime(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def grpc_cluster(runtime: str, request: pytest.FixtureRequest) -> Cluster | None:
-    """Host and worker processes for the ``grpc`` runtime (``None`` on the local one)."""
+def grpc_cluster(runtime: str, request: pytest.FixtureRequest) -> Iterator[Cluster | None]:
+    """Host and worker processes for the ``grpc`` runtime (``None`` on the local one).
+
+    Torn down after the bridge (``make_client`` asks for the app first), so the bridge's gRPC runtime
+    stops while its host still runs; its channels are then collected at once, with nothing in flight.
+    A channel collected later, with a call left pending, hangs grpc's aio shutdown (it waits for its
+    completion queue to drain) at whatever moment the garbage collector picks.
+    """
     if runtime != "grpc":
-        return None
+        yield None
+        return
     cluster: Cluster = request.getfixturevalue("cluster")
-    return cluster
+    yield cluster
+    gc.collect()
 
 
 @pytest.fixture
@@ -84,9 +93,9 @@ def _worker_env(settings: Settings) -> dict[str, str]:
 
 @pytest.fixture
 def make_client(
-    aiohttp_client: Callable[..., Awaitable[Client]],
-    make_settings: Callable[..., Settings],
     make_app: Callable[[Settings], Awaitable[web.Application]],
+    make_settings: Callable[..., Settings],
+    aiohttp_client: Callable[..., Awaitable[Client]],
 ) -> MakeClient:
     """A client of a bridge served on 127.0.0.1 (ephemeral port), with the model at ``fake`` if given."""
 
