@@ -169,7 +169,7 @@ class HttpSettings(BaseModel):
     max_connections: int | None = Field(
         default=None,
         gt=0,
-        description="Open connections at most; more are answered 503 and closed. Default: the fd limit less 64.",
+        description="Open connections at most; more are answered 503 and closed. Default: the fd limit less 192.",
     )
 
     @field_validator("api_keys")

@@ -5,7 +5,7 @@ aiohttp serves a connection with a :class:`aiohttp.web.RequestHandler` made by t
 :class:`aiohttp.web.Server`. :class:`GuardedSite` is a ``TCPSite`` that makes them itself:
 
 - at most ``max_connections`` are open at once (by default the process's file-descriptor limit less
-  :data:`FD_RESERVE`); one more is answered ``503`` and closed, so the process never runs out of
+  :data:`FD_RESERVE` and :data:`BACKLOG`); one more is answered ``503`` and closed, so the process never runs out of
   descriptors because of idle or slow clients, and the connections it has keep being served;
 - a request the HTTP parser refuses (a bad request line or header) gets the API's JSON error body and
   one INFO line, not a plain-text body and an ERROR with a traceback.
@@ -27,28 +27,33 @@ from aiohttp import web
 
 from .errors import ApiError, error_body
 
-__all__ = ["FD_RESERVE", "BridgeRequestHandler", "GuardedSite", "connection_cap", "quiet_accept_errors"]
+__all__ = ["BACKLOG", "FD_RESERVE", "BridgeRequestHandler", "GuardedSite", "connection_cap", "quiet_accept_errors"]
 
 logger = logging.getLogger(__name__)
 
 FD_RESERVE = 64
 """Descriptors kept for everything but client connections (state store, model clients, gRPC, files)."""
+BACKLOG = 128
+"""The listen backlog; asyncio also accepts up to this many connections in one go, before the cap sees them,
+so the default cap keeps that many descriptors free as well."""
 BUSY_LINGER = 0.5
 """Seconds a refused connection may take to read its 503 before it is closed."""
+MAX_LINGERING = FD_RESERVE // 2
+"""Refused connections waiting for their client at once, at most (half the reserve)."""
 REPORT_EVERY = 60.0
 
 
 def connection_cap(configured: int | None) -> tuple[int, int]:
     """The open-connection cap to use, and the soft file-descriptor limit it was fitted under."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    fitting = max(1, soft - FD_RESERVE) if soft != resource.RLIM_INFINITY else 1_000_000
+    fitting = max(1, soft - FD_RESERVE - BACKLOG) if soft != resource.RLIM_INFINITY else 1_000_000
     if configured is None:
         return fitting, soft
     if configured > fitting:
         logger.warning(
             "AGENTHOST_HTTP__MAX_CONNECTIONS=%d does not fit under the file-descriptor limit %d less %d in "
             "reserve: using %d (raise the limit with ulimit -n)",
-            configured, soft, FD_RESERVE, fitting,
+            configured, soft, FD_RESERVE + BACKLOG, fitting,
         )  # fmt: skip
         return fitting, soft
     return configured, soft
@@ -77,7 +82,13 @@ class BridgeRequestHandler(web.RequestHandler):
 
 
 class _Busy(asyncio.Protocol):
-    """Answers ``503`` to a connection over the cap and closes it (after the client read it, briefly)."""
+    """Answers ``503`` to a connection over the cap and closes it (after the client read it, briefly).
+
+    At most :data:`MAX_LINGERING` of them wait for their client; beyond that they close at once, so that
+    a flood of connections over the cap cannot use up the descriptors the cap keeps in reserve.
+    """
+
+    lingering = 0
 
     BODY = (
         b'{"status":"error","error":{"code":"too_many_connections","message":'
@@ -94,7 +105,12 @@ class _Busy(asyncio.Protocol):
         transport.write(self.RESPONSE)
         if transport.can_write_eof():
             transport.write_eof()
+        if _Busy.lingering >= MAX_LINGERING:
+            self._closer: asyncio.TimerHandle | None = None
+            transport.close()
+            return
         # Closing with the request unread would reset the connection before the client reads the answer.
+        _Busy.lingering += 1
         self._closer = asyncio.get_running_loop().call_later(BUSY_LINGER, transport.close)
 
     def data_received(self, data: bytes) -> None:
@@ -105,7 +121,9 @@ class _Busy(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._closer.cancel()
+        if self._closer is not None:
+            self._closer.cancel()
+            _Busy.lingering -= 1
 
 
 class GuardedSite(web.BaseSite):
@@ -128,7 +146,7 @@ class GuardedSite(web.BaseSite):
         *,
         max_connections: int,
         handler_args: dict[str, Any],
-        backlog: int = 128,
+        backlog: int = BACKLOG,
     ) -> None:
         super().__init__(runner, backlog=backlog)
         self._host, self._port = host, port
