@@ -25,8 +25,8 @@ from pydantic import ValidationError
 from . import _engine
 from .core.ambient import serving_models
 from .core.deadlines import Deadlines
-from .core.hosted import STATELESS_KEY, AgentDeps
-from .core.instances import InstanceTracker
+from .core.hosted import AgentDeps
+from .core.instances import STATELESS_KEY, InstanceTracker, instance_key, state_key
 from .core.plugins import PluginFailure, load_plugins
 from .core.registry import AgentRegistry, AgentSpec, instance_factory
 from .errors import AgentNotFound, BadRequest, HostError, RuntimeUnavailable, TurnTimeout
@@ -37,6 +37,8 @@ from .messages import (
     ChatRequest,
     ChatTurn,
     ErrorInfo,
+    ForgetReply,
+    ForgetRequest,
     GenerationOptions,
     StreamEvent,
     Usage,
@@ -133,9 +135,10 @@ class AgentHost:
         stack.enter_context(serving_models(self.models))
         if self._register_agents and any(spec.uses_model for spec in self.registry):
             await self.models.start()
-        store = open_state_store(self.settings.state)
-        self.store = TimedStore(store, self.metrics) if self.metrics.enabled else store
-        stack.push_async_callback(self.store.close)
+        opened = open_state_store(self.settings.state)
+        store: StateStore = TimedStore(opened, self.metrics) if self.metrics.enabled else opened
+        self.store = store
+        stack.push_async_callback(store.close)
         if self.settings.runs.store == "redis":
             self.shared_runs = self._redis_runs()
             stack.push_async_callback(self.shared_runs.close)
@@ -145,9 +148,7 @@ class AgentHost:
         stack.push_async_callback(self._loop_lag.stop)
         runtime = await stack.enter_async_context(open_runtime(self.settings))
         if self._register_agents:
-            self._deps = AgentDeps(
-                self.settings, self.models, self.store, self.instances, self.deadlines, self.telemetry
-            )
+            self._deps = AgentDeps(self.settings, self.models, store, self.instances, self.deadlines, self.telemetry)
             await self.registry.register(runtime, self._deps)
             self.instances.start(runtime)
             stack.push_async_callback(self.instances.stop)
@@ -234,12 +235,16 @@ class AgentHost:
         *,
         options: GenerationOptions | None = None,
         request_id: str | None = None,
+        owner: str | None = None,
     ) -> ChatReply:
         """One turn; returns the agent's reply or raises a :class:`host.errors.HostError`.
 
         ``options`` (``max_tokens``, ``temperature``) apply to every model call of the turn.
+        ``owner`` scopes ``conversation_id`` (see :meth:`request`).
         """
-        request = self.request(agent, messages, conversation_id, stream=False, options=options, request_id=request_id)
+        request = self.request(
+            agent, messages, conversation_id, stream=False, options=options, request_id=request_id, owner=owner
+        )
         return await self.chat_request(request)
 
     async def chat_request(self, request: ChatRequest) -> ChatReply:
@@ -267,9 +272,12 @@ class AgentHost:
         *,
         options: GenerationOptions | None = None,
         request_id: str | None = None,
+        owner: str | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """One turn as events, ending with ``done`` or ``error``. Leaving the loop cancels the turn."""
-        request = self.request(agent, messages, conversation_id, stream=True, options=options, request_id=request_id)
+        request = self.request(
+            agent, messages, conversation_id, stream=True, options=options, request_id=request_id, owner=owner
+        )
         async for event in self.stream_request(request):
             yield event
 
@@ -283,14 +291,14 @@ class AgentHost:
             if not run.ended:
                 await self.cancel_run(run)
 
-    def start_run(self, request: ChatRequest, *, owner: str | None = None, extra: dict[str, str] | None = None) -> Run:
+    def start_run(self, request: ChatRequest, *, extra: dict[str, str] | None = None) -> Run:
         """Start the turn ``request`` as a run: it goes on by itself until it ends, whoever reads it.
 
         The run's events are appended to its log as they arrive; read them with
         :meth:`follow` (from any position), stop it with :meth:`cancel_run`. Its id is
-        ``run_<request id>``.
+        ``run_<request id>``; it belongs to the request's ``owner`` (the same as its conversation).
         """
-        run = Run(f"run_{request.request_id}", request, owner, self.settings.runs.max_events, extra)
+        run = Run(f"run_{request.request_id}", request, request.owner, self.settings.runs.max_events, extra)
         self.metrics.run_started(request.agent)
         self.runs.add(run)
         self._router.open(run)
@@ -398,19 +406,26 @@ class AgentHost:
         request_id: str | None = None,
         full_history: bool = False,
         direct: bool = False,
+        owner: str | None = None,
     ) -> ChatRequest:
         """Validate and build a :class:`ChatRequest` (raises :class:`BadRequest` / :class:`AgentNotFound`).
 
-        ``fork_from`` names a conversation of the same agent: a conversation with no state of
-        its own yet starts from that one's (a branch). ``request_id`` (unique per turn; default:
-        a random one) names the turn everywhere: its run is ``run_<request_id>``, and the agent's
-        logs and spans carry it. ``full_history``: ``messages`` is the whole conversation so far
-        (an OpenAI client's), not just what is new. ``direct``: one model call answers, no agent.
+        ``fork_from`` names a conversation of the same agent and owner: a conversation with no
+        state of its own yet starts from that one's (a branch). ``request_id`` (unique per turn;
+        default: a random one) names the turn everywhere: its run is ``run_<request_id>``, and the
+        agent's logs and spans carry it. ``full_history``: ``messages`` is the whole conversation so
+        far (an OpenAI client's), not just what is new. ``direct``: one model call answers, no agent.
         With tracing on, the current span travels with the request (W3C trace context).
+
+        With an ``owner`` (the HTTP bridge derives one from the API key) the conversation is that
+        owner's alone: another owner naming the same ``conversation_id`` reaches another one.
+        Without one (embedding) conversations are keyed by their id only.
         """
         if agent not in self.registry:
             known = ", ".join(spec.name for spec in self.registry)
             raise AgentNotFound(f"no agent named {agent!r}; known agents: {known}")
+        if conversation_id is not None and conversation_id in ("", STATELESS_KEY):
+            raise BadRequest(f"conversation_id {conversation_id!r} is reserved; pick another")
         turns = _turns(messages)
         if conversation_id is not None and conversation_id.startswith(STATELESS_PREFIX):
             raise BadRequest(f"conversation_id must not start with {STATELESS_PREFIX!r} (it marks stateless requests)")
@@ -425,17 +440,22 @@ class AgentHost:
             stream=stream,
             reply_topic_type=self.stream_type if stream else "",
             options=options,
-            fork_from=None if fork_from is None else self.agent_key(agent, fork_from),
+            fork_from=None if fork_from is None else self.agent_key(agent, fork_from, owner),
             full_history=full_history,
             direct=direct,
             traceparent=traceparent,
             tracestate=tracestate,
+            owner=owner,
         )
 
-    def agent_key(self, agent: str, conversation_id: str | None) -> str:
-        """The agent instance key that serves ``conversation_id`` (the stateless one for None)."""
+    def agent_key(self, agent: str, conversation_id: str | None, owner: str | None = None) -> str:
+        """The agent instance key that serves ``owner``'s ``conversation_id`` (the stateless one for None)."""
         probe = ChatRequest(
-            request_id="-", agent=agent, messages=(ChatTurn(role="user", content="-"),), conversation_id=conversation_id
+            request_id="-",
+            agent=agent,
+            messages=(ChatTurn(role="user", content="-"),),
+            conversation_id=conversation_id,
+            owner=owner,
         )
         return self._agent_id(probe).key
 
@@ -471,8 +491,8 @@ class AgentHost:
 
     def _agent_id(self, request: ChatRequest) -> AgentId:
         if request.conversation_id is not None:
-            return AgentId(request.agent, request.conversation_id)
-        if self._remote:  # the gRPC host spreads these over the type's workers (and forwards them as "default")
+            return AgentId(request.agent, instance_key(request.conversation_id, request.owner))
+        if self._remote:  # the gRPC host spreads these over the type's workers (and forwards them as STATELESS_KEY)
             return AgentId(request.agent, STATELESS_PREFIX + request.request_id)
         agent_id = self._stateless_ids.get(request.agent)
         if agent_id is None:
@@ -492,6 +512,31 @@ class AgentHost:
 
     def _timeout_message(self) -> str:
         return f"no answer within {self.settings.timeouts.request:g} s (AGENTHOST_TIMEOUTS__REQUEST)"
+
+    # -- conversations --------------------------------------------------------------------------
+
+    async def forget(self, conversation_id: str, *, owner: str | None = None) -> bool:
+        """Delete a conversation, for every agent: its saved state and its live instance's state.
+
+        A turn in flight on it is cancelled. Returns False when no agent had it saved.
+        """
+        key = instance_key(conversation_id, owner)
+        found = [await self._forget(AgentId(spec.name, key), conversation_id) for spec in self.registry]
+        return any(found)
+
+    async def _forget(self, agent_id: AgentId, conversation_id: str) -> bool:
+        store = self.store
+        if store is not None and not self._remote and _engine.get_instance(self.runtime, agent_id) is None:
+            key = state_key(agent_id)  # no live instance here: the store is all there is
+            await store.delete(f"{key}#transcript")
+            return await store.delete(key)
+        try:
+            async with asyncio.timeout(self.settings.timeouts.request):
+                forget = ForgetRequest(conversation_id=conversation_id)
+                reply = await self.runtime.send_message(forget, agent_id)
+        except Exception as exc:  # the engine's errors: dead worker, unknown type, lost host, timeout
+            raise RuntimeUnavailable(f"agent {agent_id.type!r} is unavailable: {exc}") from exc
+        return isinstance(reply, ForgetReply) and reply.found
 
 
 class _Expiry:

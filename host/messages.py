@@ -24,6 +24,8 @@ __all__ = [
     "ErrorInfo",
     "EventKind",
     "FinishReason",
+    "ForgetReply",
+    "ForgetRequest",
     "GenerationOptions",
     "Role",
     "StreamEvent",
@@ -49,8 +51,9 @@ ErrorCode = Literal[
 ]
 TERMINAL_KINDS: frozenset[str] = frozenset({"done", "error"})
 
-STATELESS_KEY = "default"
-"""Agent key of requests without a conversation (the request carries the whole history)."""
+STATELESS_KEY = "~stateless"
+"""Agent key of requests without a conversation (the request carries the whole history). No client can name
+it: conversation ids may not start with :data:`STATELESS_PREFIX` (nor hold ``/``, the owner separator)."""
 STATELESS_PREFIX = "~"
 """Over gRPC a caller sends a request without a conversation to ``AgentId(agent, "~" + request_id)``: the host
 spreads those over the type's workers and forwards each with key :data:`STATELESS_KEY`. Conversation ids must
@@ -111,8 +114,11 @@ class GenerationOptions(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    """One turn, sent as an RPC to ``AgentId(agent, conversation_id or "default")``.
+    """One turn, sent as an RPC to ``AgentId(agent, instance_key(owner, conversation_id))``.
 
+    A conversation belongs to its ``owner`` (the bridge derives one from the API key): two owners
+    naming the same ``conversation_id`` reach two instances. Requests without a conversation
+    go to one stateless instance per agent, whose key no client can name.
     Events go to ``TopicId(type=reply_topic_type, source=request_id)``.
     """
 
@@ -140,6 +146,7 @@ class ChatRequest(BaseModel):
     )
     traceparent: str | None = Field(default=None, description="W3C trace context of the caller's span.")
     tracestate: str | None = None
+    owner: str | None = Field(default=None, pattern=r"^[^/]+$")
 
 
 class ChatReply(BaseModel):
@@ -185,3 +192,20 @@ class CancelReply(BaseModel):
 
     request_id: str
     cancelled: bool
+
+
+class ForgetRequest(BaseModel):
+    """Deletes a conversation at its instance: a turn in flight is cancelled, the stored state dropped."""
+
+    model_config = _WIRE
+
+    conversation_id: str
+
+
+class ForgetReply(BaseModel):
+    """Whether the conversation had saved state."""
+
+    model_config = _WIRE
+
+    conversation_id: str
+    found: bool

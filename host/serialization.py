@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from autogen_core import AgentRuntime, try_get_known_serializers_for_type
 
-from .messages import CancelReply, CancelRequest, ChatReply, ChatRequest, StreamEvent
+from .messages import CancelReply, CancelRequest, ChatReply, ChatRequest, ForgetReply, ForgetRequest, StreamEvent
 
 __all__ = ["WIRE_TYPES", "register_wire_types"]
 
-WIRE_TYPES: tuple[type, ...] = (ChatRequest, ChatReply, StreamEvent, CancelRequest, CancelReply)
+WIRE_TYPES: tuple[type, ...] = (
+    ChatRequest, ChatReply, StreamEvent, CancelRequest, CancelReply, ForgetRequest, ForgetReply
+)  # fmt: skip
 
 
 def register_wire_types(runtime: AgentRuntime, extra: tuple[type, ...] = ()) -> None:

@@ -39,6 +39,7 @@ __all__ = [
     "StreamSettings",
     "TelemetrySettings",
     "TimeoutSettings",
+    "api_key_problem",
     "describe_settings_error",
 ]
 
@@ -97,6 +98,13 @@ class StateSettings(BaseModel):
     sqlite_path: Path = Path("agenthost-state.sqlite3")
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     key_prefix: str = "agenthost:"
+    ttl: float | None = Field(
+        default=7 * 24 * 3600.0, gt=0, description="A conversation not written for this many seconds is dropped."
+    )
+    max_entries: int = Field(default=10_000, gt=0, description="Memory store: conversations kept (least recent go).")
+    max_bytes: int = Field(
+        default=64 * 1024 * 1024, gt=0, description="Memory store: bytes of state kept (least recent go)."
+    )
 
 
 class TimeoutSettings(BaseModel):
@@ -178,6 +186,15 @@ class RuntimeSettings(BaseModel):
     )
 
 
+def api_key_problem(key: str) -> str | None:
+    """What is wrong with ``key`` as an API key (None: nothing). Keys travel in a header: printable ASCII."""
+    if not key.strip():
+        return "is empty"
+    if any(not 33 <= ord(ch) <= 126 for ch in key):
+        return "must be printable ASCII without spaces"
+    return None
+
+
 class HttpSettings(BaseModel):
     """The aiohttp bridge."""
 
@@ -191,6 +208,29 @@ class HttpSettings(BaseModel):
     max_message_chars: int = Field(default=100_000, gt=0)
     keepalive_interval: float = Field(default=15.0, gt=0)
     shutdown_timeout: float = Field(default=20.0, gt=0)
+    idle_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Close a connection that sends no complete request head for this long after it opened or "
+        "after its last response (idle keep-alive and slow headers alike). Longer than client pools keep idle "
+        "connections (httpx 5 s, aiohttp 15 s), so a close rarely races a client reusing the connection.",
+    )
+    body_timeout: float = Field(default=30.0, gt=0, description="Reading a whole request body; slower gets 408.")
+    max_connections: int | None = Field(
+        default=None,
+        gt=0,
+        description="Open connections at most; more are answered 503 and closed. Default: the fd limit less 192.",
+    )
+
+    @field_validator("api_keys")
+    @classmethod
+    def _no_blank_keys(cls, keys: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        """A blank key would silently turn authentication off: refuse it."""
+        for index, key in enumerate(keys, start=1):
+            problem = api_key_problem(key.get_secret_value())
+            if problem is not None:
+                raise ValueError(f"key #{index} {problem}; set the list to [] to turn auth off")
+        return keys
 
 
 class TelemetrySettings(BaseModel):

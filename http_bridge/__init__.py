@@ -8,7 +8,7 @@ Example:
 from .app import create_app
 from .errors import ApiError, error_middleware
 from .routes import ROUTES, Route, setup_routes
-from .server import make_runner, serve
+from .server import make_runner, serve, start_site
 from .sse import SSEWriter, StreamRegistry
 
 __all__ = [
@@ -22,4 +22,5 @@ __all__ = [
     "make_runner",
     "serve",
     "setup_routes",
+    "start_site",
 ]

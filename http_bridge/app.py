@@ -2,7 +2,7 @@
 
 Example:
     >>> app = create_app(Settings())
-    >>> web.run_app(app)  # or http_bridge.server.serve(settings)
+    >>> http_bridge.server.serve(settings)  # or web.run_app(app), without the connection cap
 """
 
 from __future__ import annotations
@@ -26,9 +26,7 @@ from .openapi import openapi_document
 from .routes import setup_routes
 from .sse import StreamRegistry
 
-__all__ = ["ACCESS_LOG_FORMAT", "create_app", "open_host"]
-
-ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs "%{User-Agent}i" request_id=%{X-Request-ID}o'
+__all__ = ["create_app", "open_host"]
 
 
 def create_app(settings: Settings | None = None, *, host: AgentHost | None = None) -> web.Application:
@@ -59,7 +57,7 @@ def create_app(settings: Settings | None = None, *, host: AgentHost | None = Non
     host.metrics.gauge("active_streams", lambda: len(streams))
     app[API_KEYS] = api_keys
     app[STARTED_AT] = int(time.time())
-    app[OPENAPI] = openapi_document()
+    app[OPENAPI] = openapi_document(settings=settings, auth=bool(api_keys))
     app.cleanup_ctx.append(open_host)
     app.on_response_prepare.append(echo_request_id)
     if cors:

@@ -14,7 +14,7 @@ from .keys import SETTINGS
 
 __all__ = ["add_cors_headers", "cors_middleware"]
 
-ALLOW_METHODS = "GET, POST, OPTIONS"
+ALLOW_METHODS = "GET, HEAD, POST, DELETE, OPTIONS"
 ALLOW_HEADERS = "Authorization, Content-Type, X-Request-ID"
 EXPOSE_HEADERS = "X-Request-ID, X-Conversation-ID"
 MAX_AGE = "600"

@@ -4,9 +4,12 @@ Hierarchy::
 
     ApiError                      an HTTP error with a stable code, a message and the field at fault
     host.errors.HostError         mapped by its code (not_found 404, bad_request 400, timeout 504, ...)
-    aiohttp.web.HTTPException     routing and body-size errors (404, 405, 413), re-rendered as JSON
+    aiohttp.web.HTTPException     routing and body-size errors (404, 405 with ``Allow``, 413), re-rendered as JSON
     pydantic.ValidationError      raised by :func:`http_bridge.body.read_body` as an ApiError
     anything else                 500, logged with the request id, never shown as a stack trace
+
+Requests the HTTP parser itself refuses (a bad request line or header) never reach the app: the
+listener (:mod:`http_bridge.listener`) answers them with the same JSON body, and logs them at INFO.
 
 Under ``/v1`` bodies use OpenAI's envelope ``{"error": {"message", "type", "param", "code"}}``;
 elsewhere ``{"status": "error", "error": {"code", "message", "field"}, "request_id"}``.
@@ -25,9 +28,19 @@ from agenthost.events import ErrorData
 from agenthost.messages import ErrorCode
 
 from .ids import request_id
-from .schemas import ErrorBody, ErrorDetail, OpenAIError, OpenAIErrorBody
+from .schemas import NOT_BLANK, ErrorBody, ErrorDetail, OpenAIError, OpenAIErrorBody
 
-__all__ = ["STATUS", "ApiError", "error_middleware", "error_response", "from_validation", "is_openai", "openai_error"]
+__all__ = [
+    "STATUS",
+    "UNREAD_BODY",
+    "ApiError",
+    "error_body",
+    "error_middleware",
+    "error_response",
+    "from_validation",
+    "is_openai",
+    "openai_error",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -47,17 +60,22 @@ STATUS: dict[ErrorCode, int] = {
 }
 """The HTTP status of each error code that crosses the runtime (every one of them)."""
 _OPENAI_TYPES: dict[int, str] = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+UNREAD_BODY = frozenset({408, 413, 417})
+"""Statuses sent before the request's body was read through: the connection closes after them."""
 
 
 class ApiError(Exception):
     """An HTTP error: ``status``, a stable ``code``, a message naming the problem and the fix, the field."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, field: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.headers = headers or {}
 
     @classmethod
     def from_host(cls, exc: HostError) -> ApiError:
@@ -72,7 +90,8 @@ class ApiError(Exception):
     def from_http(cls, exc: web.HTTPException) -> ApiError:
         code = exc.reason.lower().replace(" ", "_").replace("-", "_")
         message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
-        return cls(exc.status, code, message)
+        allow = exc.headers.get("Allow")
+        return cls(exc.status, code, message, headers={"Allow": allow} if allow is not None else None)
 
 
 def from_validation(exc: ValidationError, status: int) -> ApiError:
@@ -84,10 +103,11 @@ def from_validation(exc: ValidationError, status: int) -> ApiError:
     if field is None:
         return ApiError(status, "invalid_body", f"the body must be a JSON object ({error['msg']})")
     code = "missing_field" if error["type"] == "missing" else "invalid_value"
-    return ApiError(status, code, f"{field}: {error['msg']}", field)
+    blank = error["type"] == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == NOT_BLANK
+    return ApiError(status, code, f"{field}: {'must not be blank' if blank else error['msg']}", field)
 
 
-def is_openai(request: web.Request) -> bool:
+def is_openai(request: web.BaseRequest) -> bool:
     return request.path.startswith("/v1/")
 
 
@@ -97,7 +117,7 @@ def openai_error(error: ApiError) -> OpenAIError:
     return OpenAIError(message=error.message, type=kind, param=error.field, code=error.code)
 
 
-def error_response(request: web.Request, error: ApiError) -> web.Response:
+def error_body(request: web.BaseRequest, error: ApiError) -> str:
     """The JSON error body of ``error``, in the envelope of the API that ``request`` addressed."""
     body: OpenAIErrorBody | ErrorBody
     if is_openai(request):
@@ -105,11 +125,19 @@ def error_response(request: web.Request, error: ApiError) -> web.Response:
     else:
         detail = ErrorDetail(code=error.code, message=error.message, field=error.field)
         body = ErrorBody(error=detail, request_id=request_id(request))
-    response = web.Response(status=error.status, text=body.model_dump_json(), content_type="application/json")
-    if error.status >= 500 or error.status in (408, 409):
+    return body.model_dump_json()
+
+
+def error_response(request: web.Request, error: ApiError) -> web.Response:
+    """The JSON error response of ``error``, in the envelope of the API that ``request`` addressed."""
+    response = web.Response(status=error.status, text=error_body(request, error), content_type="application/json")
+    response.headers.update(error.headers)
+    if error.status >= 500 or error.status == 409:
         response.headers["x-should-retry"] = "false"  # the agent may have run: a retry would run it twice
     if error.status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
+    if error.status in UNREAD_BODY:
+        response.force_close()  # the rest of the body is not read: the connection cannot carry another request
     return response
 
 

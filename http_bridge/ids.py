@@ -1,4 +1,10 @@
-"""Request ids: honour a sane ``X-Request-ID`` from the client, else make one; echoed on every response."""
+"""Request ids: unique per request, echoed on every response as ``X-Request-ID``.
+
+A client's ``X-Request-ID`` (up to 64 of ``A-Z a-z 0-9 _ . : -``) is kept as the start of the id, and
+the server appends ``.`` and 16 hex digits of its own: the client can find its request by its prefix,
+and no client can make two requests share an id (``12345`` sent twice gives two ids). Without one, or
+with one that is not of that form, the id is 32 random hex digits.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from .keys import REQUEST_ID
 __all__ = ["REQUEST_ID_HEADER", "echo_request_id", "new_id", "request_id"]
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_SANE = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
+_SANE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
 
 def new_id() -> str:
@@ -21,12 +27,12 @@ def new_id() -> str:
 
 
 def request_id(request: web.BaseRequest) -> str:
-    """This request's id: the client's ``X-Request-ID`` when it is sane, else a new one (cached)."""
+    """This request's id (made once, then cached on the request)."""
     cached: str | None = request.get(REQUEST_ID)
     if cached is not None:
         return cached
     given = request.headers.get(REQUEST_ID_HEADER, "")
-    value = given if _SANE.match(given) else new_id()
+    value = f"{given}.{os.urandom(8).hex()}" if _SANE.match(given) else new_id()
     request[REQUEST_ID] = value
     return value
 

@@ -9,7 +9,7 @@ from agenthost.settings import Settings
 
 from .sse import StreamRegistry
 
-__all__ = ["API_KEYS", "HOST", "OPENAPI", "REQUEST_ID", "SETTINGS", "STARTED_AT", "STREAMS"]
+__all__ = ["API_KEYS", "HOST", "OPENAPI", "OWNER", "REQUEST_ID", "SETTINGS", "STARTED_AT", "STREAMS"]
 
 SETTINGS = web.AppKey("settings", Settings)
 HOST = web.AppKey("host", AgentHost)
@@ -18,3 +18,4 @@ API_KEYS = web.AppKey("api_keys", frozenset)
 STARTED_AT = web.AppKey("started_at", int)
 OPENAPI = web.AppKey("openapi", dict)
 REQUEST_ID = web.RequestKey("request_id", str)
+OWNER = web.RequestKey("owner", str)

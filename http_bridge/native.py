@@ -1,7 +1,12 @@
-"""The native chat API (the chat backend's contract): service info, health, agents, chat and its SSE stream."""
+"""The native chat API (the chat backend's contract): service info, health, agents, chat and its SSE stream.
+
+Conversations belong to the API key that started them (:func:`~http_bridge.auth.owner_of`): another key
+naming the same ``conversation_id`` starts a conversation of its own, and cannot delete the first one.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiohttp import hdrs, web
@@ -11,15 +16,17 @@ from agenthost.errors import HostError
 
 from .auth import owner_of
 from .body import read_body
+from .errors import ApiError
 from .ids import request_id
 from .keys import HOST, SETTINGS
 from .playground import page, wants_html
 from .runs_api import stream_run, turn_of
-from .schemas import AgentInfo, AgentList, ChatBody, ChatResponse, Health, Readiness, ServiceInfo
+from .schemas import CONVERSATION_PATTERN, AgentInfo, AgentList, ChatBody, ChatResponse, Health, Readiness, ServiceInfo
 
-__all__ = ["agents", "chat", "chat_stream", "health", "index", "ready"]
+__all__ = ["agents", "chat", "chat_stream", "delete_conversation", "health", "index", "ready"]
 
 _JSON = "application/json"
+CONVERSATION_ID = re.compile(CONVERSATION_PATTERN)
 
 
 def _json(model: Any, status: int = 200) -> web.Response:
@@ -71,8 +78,8 @@ async def chat(request: web.Request) -> web.Response:
     """``POST /api/chat``: one stateful turn; without ``conversation_id`` a new conversation starts."""
     body = await read_body(request, ChatBody)
     agent_host, agent, conversation_id = turn_of(request, body)
-    turn_id = request_id(request)
-    reply = await agent_host.chat(agent, body.message, conversation_id, request_id=turn_id)  # bounded: TurnTimeout
+    turn_id, owner = request_id(request), owner_of(request)
+    reply = await agent_host.chat(agent, body.message, conversation_id, request_id=turn_id, owner=owner)  # bounded
     return _json(ChatResponse(message=reply.content, conversation_id=reply.conversation_id or conversation_id))
 
 
@@ -84,6 +91,18 @@ async def chat_stream(request: web.Request) -> web.StreamResponse:
     """
     body = await read_body(request, ChatBody)
     agent_host, agent, conversation_id = turn_of(request, body)
-    turn = agent_host.request(agent, body.message, conversation_id, request_id=request_id(request))  # 404 / 400 first
-    run = agent_host.start_run(turn, owner=owner_of(request))
+    owner = owner_of(request)
+    turn = agent_host.request(agent, body.message, conversation_id, request_id=request_id(request), owner=owner)
+    run = agent_host.start_run(turn)  # 404 / 400 came first, before a byte
     return await stream_run(request, run, conversation_id, cancel_on_leave=body.on_disconnect == "cancel")
+
+
+async def delete_conversation(request: web.Request) -> web.Response:
+    """``DELETE /api/conversations/{conversation_id}``: every agent's state of it; a turn in flight is cancelled."""
+    conversation_id = request.match_info["conversation_id"]
+    missing = ApiError(404, "not_found", f"no conversation {conversation_id!r}")
+    if not CONVERSATION_ID.fullmatch(conversation_id):
+        raise missing
+    if not await request.app[HOST].forget(conversation_id, owner=owner_of(request)):
+        raise missing  # another key's conversation looks exactly like one that does not exist
+    return web.Response(status=204)

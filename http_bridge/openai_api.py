@@ -84,9 +84,9 @@ def _unknown_model(name: str) -> ApiError:
 
 
 def _turns(request: web.Request, messages: list[InputMessage]) -> list[ChatTurn]:
-    """The history as wire turns: text parts joined, ``developer`` as ``system``, sizes checked."""
+    """The history as wire turns: text parts joined, ``developer`` as ``system``, sizes and order checked."""
     limit = request.app[SETTINGS].http.max_message_chars
-    turns = []
+    turns: list[ChatTurn] = []
     for index, message in enumerate(messages):
         content = _text(message, index)
         if len(content) > limit:
@@ -96,7 +96,15 @@ def _turns(request: web.Request, messages: list[InputMessage]) -> list[ChatTurn]
                 f"messages[{index}].content: over {limit} characters",
                 f"messages.{index}.content",
             )
-        turns.append(ChatTurn(role=_ROLES.get(message.role, message.role), content=content, name=message.name))
+        turn = ChatTurn(role=_ROLES.get(message.role, message.role), content=content, name=message.name)
+        if turn.role == "system" and turns and turns[-1].role != "system":
+            raise ApiError(
+                400,
+                "invalid_value",
+                f"messages[{index}]: a {message.role} message must come before every other message",
+                f"messages.{index}.role",
+            )
+        turns.append(turn)
     if not any(turn.role == "user" and turn.content.strip() for turn in turns):
         raise ApiError(400, "invalid_value", "messages: needs at least one non-empty user message", "messages")
     return turns
@@ -133,7 +141,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     try:
         turn = agent_host.request(
             body.model, turns, conversation_id, stream=body.stream, options=_options(body),
-            request_id=request_id(request), full_history=conversation_id is not None,
+            request_id=request_id(request), owner=owner_of(request), full_history=conversation_id is not None,
             direct=task and settings.openai.task_prompts == "model",
         )  # fmt: skip
     except BadRequest as exc:
@@ -262,7 +270,7 @@ async def _stream(request: web.Request, body: ChatCompletionRequest, turn: ChatR
     agent_host = request.app[HOST]
     include_usage = body.stream_options is not None and body.stream_options.include_usage
     sse, chunks = SSEWriter(request), _Chunks(body.model, include_usage)
-    run = agent_host.start_run(turn, owner=owner_of(request))
+    run = agent_host.start_run(turn)
     with request.app[STREAMS].open(run):
         try:
             await sse.prepare()

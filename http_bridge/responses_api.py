@@ -57,11 +57,14 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     fork = await _parent_conversation(request, body)
     turns = [*_instructions(body), *_input_turns(body)]
     options = GenerationOptions(max_tokens=body.max_output_tokens, temperature=body.temperature)
-    turn = agent_host.request(body.model, turns, None, options=options, fork_from=fork, request_id=request_id(request))
+    owner = owner_of(request)
+    turn = agent_host.request(
+        body.model, turns, None, options=options, fork_from=fork, request_id=request_id(request), owner=owner
+    )
     conversation = f"resp_{turn.request_id}"
     turn = turn.model_copy(update={"conversation_id": conversation})
     record = _record(body, turn.request_id)
-    run = agent_host.start_run(turn, owner=owner_of(request), extra={_RECORD: json.dumps(record)})
+    run = agent_host.start_run(turn, extra={_RECORD: json.dumps(record)})
     if body.stream:
         return await _stream(request, run, -1, cancel_on_leave=not body.background)
     if body.background:

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from . import docs, native, observe, openai_api, playground, responses_api, runs_api
 from . import schemas as s
+from .body import expect_continue
 
 __all__ = ["ROUTES", "Route", "setup_routes"]
 
@@ -40,8 +41,9 @@ class Route:
     handler: Handler
     summary: str
     tag: str = "service"
-    response: type[BaseModel] | None = None  # None: the response is an event stream only
+    response: type[BaseModel] | None = None  # None: the response is an event stream, or no content (204)
     body: type[BaseModel] | None = None
+    status: int = 200
     stream: str | None = None
     stream_model: type[BaseModel] | None = None  # each SSE frame's data (default: a chat.completion.chunk)
     guarded: bool = True
@@ -50,7 +52,7 @@ class Route:
     documented: bool = True
 
 
-_CHAT_ERRORS = (400, 401, 404, 413, 415, 422, 502, 503, 504)
+_CHAT_ERRORS = (400, 401, 404, 408, 413, 415, 417, 422, 502, 503, 504)
 
 ROUTES: tuple[Route, ...] = (
     Route(
@@ -69,11 +71,16 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "POST", "/api/chat/stream", native.chat_stream, "One turn as Server-Sent Events", "chat",
-        None, s.ChatBody, stream=SSE_NOTE, errors=(400, 401, 404, 413, 415, 422),
+        None, s.ChatBody, stream=SSE_NOTE, errors=(400, 401, 404, 408, 413, 415, 417, 422),
+    ),
+    Route(
+        "DELETE", "/api/conversations/{conversation_id}", native.delete_conversation,
+        "Delete a conversation (every agent's state of it); a turn in flight is cancelled. 404 when this API key"
+        " has no conversation of that id", "chat", status=204, errors=(401, 404, 503),
     ),
     Route(
         "POST", "/api/runs", runs_api.start_run, "Start a turn in the background (202 with its run id)", "runs",
-        s.RunAccepted, s.ChatBody, errors=(400, 401, 404, 413, 415, 422),
+        s.RunAccepted, s.ChatBody, status=202, errors=(400, 401, 404, 413, 415, 422),
     ),
     Route(
         "GET", "/api/runs/{run_id}", runs_api.get_run, "A run's status and, once it ended, its result", "runs",
@@ -96,7 +103,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST", "/v1/chat/completions", openai_api.chat_completions,
         "Chat completion (stateless; stream=true for SSE chunks)", "openai", s.ChatCompletion,
-        s.ChatCompletionRequest, stream=OPENAI_SSE_NOTE, errors=(400, 401, 404, 413, 415, 502, 503, 504),
+        s.ChatCompletionRequest, stream=OPENAI_SSE_NOTE, errors=(400, 401, 404, 408, 413, 415, 417, 502, 503, 504),
     ),
     Route(
         "POST", "/v1/responses", responses_api.create_response,
@@ -133,6 +140,12 @@ ROUTES: tuple[Route, ...] = (
 
 
 def setup_routes(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> None:
-    """Add every route of the table to ``app``'s router (aiohttp adds ``HEAD`` to each ``GET``)."""
+    """Add every route of the table to ``app``'s router: ``HEAD`` with each ``GET``, and on routes with a body an
+    ``Expect: 100-continue`` handler that refuses (401, 413) before the client sends the body."""
     for route in routes:
-        app.router.add_route(route.method, route.path, route.handler)
+        if route.method == "GET":
+            app.router.add_get(route.path, route.handler, allow_head=True)
+        elif route.body is not None:
+            app.router.add_route(route.method, route.path, route.handler, expect_handler=expect_continue)
+        else:
+            app.router.add_route(route.method, route.path, route.handler)

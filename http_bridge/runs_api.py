@@ -120,8 +120,10 @@ async def start_run(request: web.Request) -> web.Response:
     """``POST /api/runs``: start a turn in the background; 202 with its id at once."""
     body = await read_body(request, ChatBody)
     agent_host, agent, conversation_id = turn_of(request, body)
-    turn = agent_host.request(agent, body.message, conversation_id, request_id=request_id(request))
-    run = agent_host.start_run(turn, owner=owner_of(request))
+    turn = agent_host.request(
+        agent, body.message, conversation_id, request_id=request_id(request), owner=owner_of(request)
+    )
+    run = agent_host.start_run(turn)
     accepted = RunAccepted(run_id=run.run_id, status=run.status, conversation_id=conversation_id)
     return _json(accepted, 202, {"Location": f"/api/runs/{run.run_id}"})
 

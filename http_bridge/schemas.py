@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 __all__ = [
     "AgentInfo",
@@ -39,10 +39,22 @@ __all__ = [
     "UsageInfo",
 ]
 
-_IN = ConfigDict(extra="ignore", frozen=True)
+_IN = ConfigDict(extra="ignore", frozen=True, strict=True)  # what the schema says: no "1" for 1, no false for 0
 _OUT = ConfigDict(frozen=True)
 CONVERSATION_PATTERN = r"^[A-Za-z0-9_.:\-]{1,128}$"
 NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$"
+
+
+def _json_integer(value: Any) -> Any:
+    """JSON Schema's integer: an int, or a number with no fraction (``5.0``); never ``true`` or ``"5"``."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+PositiveInt = Annotated[int, Field(gt=0), BeforeValidator(_json_integer)]
+NOT_BLANK = r"\S"
+"""A string with at least one character that is not white space (JSON Schema patterns search, unanchored)."""
 
 # -- native API ---------------------------------------------------------------------------------
 
@@ -52,11 +64,13 @@ class ChatBody(BaseModel):
 
     model_config = _IN
 
-    message: str = Field(min_length=1, description="The user's message.")
+    message: str = Field(min_length=1, pattern=NOT_BLANK, description="The user's message; not blank.")
     conversation_id: str | None = Field(
         default=None, pattern=CONVERSATION_PATTERN, description="Continue this conversation; omit to start one."
     )
-    agent: str | None = Field(default=None, pattern=NAME_PATTERN, description="Agent name; default from settings.")
+    agent: str | None = Field(
+        default=None, pattern=NAME_PATTERN, description="Agent name; default from settings.", examples=["echo"]
+    )
     on_disconnect: Literal["cancel", "continue"] = Field(
         default="cancel",
         description="/api/chat/stream: when the client leaves, cancel the turn, or let it run on "
@@ -170,8 +184,15 @@ class ErrorBody(BaseModel):
 # -- OpenAI-compatible facade -------------------------------------------------------------------
 
 
+def _text_parts_only(schema: dict[str, Any]) -> None:
+    """Document what is served: text parts (other kinds are read, then refused with 400)."""
+    schema["properties"]["type"] = {"const": "text", "type": "string", "title": "Type"}
+    schema["properties"]["text"] = {"type": "string", "title": "Text"}
+    schema["required"] = ["type", "text"]
+
+
 class ContentPart(BaseModel):
-    model_config = _IN
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True, json_schema_extra=_text_parts_only)
 
     type: str
     text: str | None = None
@@ -202,13 +223,17 @@ class ChatCompletionRequest(BaseModel):
 
     model_config = _IN
 
-    model: str = Field(min_length=1, description="An agent name (see GET /v1/models).")
-    messages: list[InputMessage] = Field(min_length=1, description="The whole history: the facade is stateless.")
+    model: str = Field(min_length=1, description="An agent name (see GET /v1/models).", examples=["echo"])
+    messages: list[InputMessage] = Field(
+        min_length=1,
+        description="The whole history: the facade is stateless. System and developer messages come first; "
+        "at least one user message has text.",
+    )
     stream: bool = False
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(default=None, ge=0, le=2, description="Sampling temperature, every model call.")
-    max_tokens: int | None = Field(default=None, gt=0, description="Cap on each model call's completion tokens.")
-    max_completion_tokens: int | None = Field(default=None, gt=0, description="The same as max_tokens.")
+    max_tokens: PositiveInt | None = Field(default=None, description="Cap on each model call's completion tokens.")
+    max_completion_tokens: PositiveInt | None = Field(default=None, description="The same as max_tokens.")
     user: str | None = None
 
 
@@ -333,7 +358,7 @@ class ResponseCreate(BaseModel):
     background: bool = False
     previous_response_id: str | None = None
     store: bool = True
-    max_output_tokens: int | None = Field(default=None, gt=0)
+    max_output_tokens: PositiveInt | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = None
     metadata: dict[str, str] | None = None

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -106,13 +108,18 @@ class Cluster:
     def host_address(self) -> str:
         return f"127.0.0.1:{self.host_port}"
 
-    async def spawn(self, name: str, *args: str, env: Mapping[str, str] | None = None) -> Proc:
+    async def spawn(
+        self, name: str, *args: str, env: Mapping[str, str] | None = None, max_fds: int | None = None
+    ) -> Proc:
+        """``python -m agenthost.cli *args``; ``max_fds`` lowers its open-file limit (``ulimit -n``)."""
         log = self.tmp_path / f"{name}-{len(self.procs)}.log"
         full_env = {**self.env, **(env or {})}
+        limit = None if max_fds is None else functools.partial(_limit_fds, max_fds)
         with log.open("wb") as out:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "agenthost.cli", *args, stdout=out, stderr=asyncio.subprocess.STDOUT, env=full_env
-            )
+                sys.executable, "-m", "agenthost.cli", *args, stdout=out, stderr=asyncio.subprocess.STDOUT,
+                env=full_env, preexec_fn=limit,
+            )  # fmt: skip
         proc = Proc(name, process, log)
         self.procs.append(proc)
         return proc
@@ -151,6 +158,12 @@ class Cluster:
         args = ("serve", "--runtime", "grpc", "--host-address", self.host_address, "--port", str(port))
         return await self.spawn(f"bridge-{replica}", *args, env=extra)
 
+    async def start_server(self, port: int, env: Mapping[str, str] | None = None, max_fds: int | None = None) -> Proc:
+        """``agenthost serve`` on the embedded runtime, on 127.0.0.1:``port``."""
+        proc = await self.spawn("serve", "serve", "--port", str(port), env=env, max_fds=max_fds)
+        await proc.wait_for_log("agenthost listening on")
+        return proc
+
     def client_settings(self, **overrides: Any) -> Settings:
         """Settings for an in-test caller (never exits the test process on host loss)."""
         values: dict[str, Any] = {
@@ -164,6 +177,15 @@ class Cluster:
 
     async def close(self) -> None:
         await asyncio.gather(*(proc.kill() for proc in self.procs))
+
+
+def _limit_fds(count: int) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (count, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+
+def open_fds(pid: int) -> int:
+    """How many file descriptors process ``pid`` has open (Linux)."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def model_env(fake: FakeOpenAI) -> dict[str, str]:
@@ -193,21 +215,41 @@ def base_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-@contextlib.asynccontextmanager
-async def redis_server(tmp_path: Path) -> AsyncIterator[str]:
-    """A real, throw-away ``redis-server`` on an ephemeral port; yields its URL (skips if not installed)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (apt-get install -y redis-server; .ci/run installs it)")
-    port = free_port()
-    args = ("--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path))
-    process = await asyncio.create_subprocess_exec(
-        binary, *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
-    )
-    try:
-        await wait_for_port(port, START_TIMEOUT)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
+class RedisServer:
+    """A real ``redis-server`` on an ephemeral port that can be stopped and started again on that port.
+
+    With ``persistent`` every write is appended to a file and fsynced before it is acknowledged
+    (``appendfsync always``), so a restart keeps what was written, as a production Redis would.
+    """
+
+    def __init__(self, tmp_path: Path, *, persistent: bool = False) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.skip("redis-server is not installed (apt-get install -y redis-server; .ci/run installs it)")
+        self.binary = binary
+        self.port = free_port()
+        self.dir = tmp_path / f"redis-{self.port}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.persistent = persistent
+        self.process: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--dir", str(self.dir)]
+        args += ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
+        self.process = await asyncio.create_subprocess_exec(
+            self.binary, *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+        )
+        await wait_for_port(self.port, START_TIMEOUT)
+
+    async def stop(self) -> None:
+        """Kill it (SIGKILL: no goodbye to its clients)."""
+        process, self.process = self.process, None
+        if process is None:
+            return
         process.kill()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(10):
@@ -224,6 +266,17 @@ async def eventually(check: Callable[[], bool | Awaitable[bool]], within: float,
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {within} s: {what}")
         await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def redis_server(tmp_path: Path, *, persistent: bool = False) -> AsyncIterator[RedisServer]:
+    """A real, throw-away ``redis-server`` (skips if not installed); stopped at the end."""
+    server = RedisServer(tmp_path, persistent=persistent)
+    try:
+        await server.start()
+        yield server
+    finally:
+        await server.stop()
 
 
 async def wait_for_port(port: int, within: float) -> None:

@@ -71,5 +71,5 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
 @pytest.fixture
 async def redis_url(tmp_path: Path) -> AsyncIterator[str]:
     """A real, throw-away ``redis-server`` on an ephemeral port."""
-    async with redis_server(tmp_path) as url:
-        yield url
+    async with redis_server(tmp_path) as server:
+        yield server.url

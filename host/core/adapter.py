@@ -75,7 +75,7 @@ class AgentChatAdapter(HostedAgent):
     async def prepare(self, request: ChatRequest, state: Mapping[str, Any] | None) -> None:
         user_message, history = split_history(request.messages)
         self._chat = await self._build(user_message, history)
-        if state is not None:
+        if state:  # {} is what a new instance saves: nothing to load
             await self._chat.load_state(state)
 
     async def save_state(self) -> Mapping[str, Any]:

@@ -13,6 +13,14 @@ is an ``invoke_agent`` span under the caller's (with tracing on), and
 path: ``direct`` ones get one model call and no agent (:mod:`.direct`), and
 ``full_history`` ones continue a conversation only if its saved transcript is
 what the request's history says (:mod:`.transcripts`).
+
+A turn that fails or is cancelled leaves no trace: the store is not written and
+the instance reloads the last saved state before its next turn. Once the agent
+has answered, the turn commits: saving its state (and transcript) is no longer
+cancellable (a cancel that arrives then comes after the answer). A save that
+fails fails the turn, with the same rollback. The one window left: the process
+dies after the save and before the ``done`` event reaches the client, who then
+has not seen a turn that the conversation keeps.
 """
 
 from __future__ import annotations
@@ -30,7 +38,16 @@ from opentelemetry.context import Context
 
 from ..errors import HostError
 from ..events import StatusData
-from ..messages import STATELESS_KEY, CancelReply, CancelRequest, ChatReply, ChatRequest, ErrorCode, ErrorInfo
+from ..messages import (
+    CancelReply,
+    CancelRequest,
+    ChatReply,
+    ChatRequest,
+    ErrorCode,
+    ErrorInfo,
+    ForgetReply,
+    ForgetRequest,
+)
 from ..models.provider import ModelProvider
 from ..models.scoped import turn_scope
 from ..settings import Settings
@@ -40,10 +57,10 @@ from ..telemetry.genai import agent_span, finish_agent_span, parent_context
 from .deadlines import Deadlines
 from .direct import answer_directly
 from .emitter import EventEmitter
-from .instances import InstanceTracker
+from .instances import STATELESS_KEY, InstanceTracker, instance_key, state_key
 from .transcripts import Transcript
 
-__all__ = ["STATELESS_KEY", "AgentDeps", "HostedAgent"]
+__all__ = ["STATELESS_KEY", "AgentDeps", "HostedAgent", "instance_key"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +85,12 @@ class HostedAgent(RoutedAgent):
         self.deps = deps
         self._running: dict[str, asyncio.Task[Any]] = {}
         self._cancelling: dict[str, ErrorCode] = {}
+        self._committing: set[str] = set()
         self._turn_lock = asyncio.Lock()
         self._state_loaded = False
         self._transcript: Transcript | None = None
+        self._initial_state: Mapping[str, Any] | None = None
+        self._loaded_once = False
 
     async def respond(self, request: ChatRequest, emit: EventEmitter, token: CancellationToken) -> ChatReply:
         """Answer one turn, publishing intermediate events through ``emit``."""
@@ -119,13 +139,28 @@ class HostedAgent(RoutedAgent):
     async def on_cancel_request(self, message: CancelRequest, ctx: MessageContext) -> CancelReply:
         return CancelReply(request_id=message.request_id, cancelled=self._cancel(message.request_id))
 
+    @rpc
+    async def on_forget_request(self, message: ForgetRequest, ctx: MessageContext) -> ForgetReply:
+        """Delete this conversation: cancel its turns, drop its stored state, start the next turn afresh."""
+        for request_id in list(self._running):
+            self._cancel(request_id)
+        async with self._turn_lock:
+            found = await self.deps.store.delete(self._state_key)
+            await self.deps.store.delete(self._transcript_key)
+            self._rollback()
+        self.deps.instances.touch(self.id)  # an instance made just for this is evicted like any idle one
+        return ForgetReply(conversation_id=message.conversation_id, found=found)
+
     def _cancel_quietly(self, request_id: str) -> None:
         self._cancel(request_id)
 
     def _cancel(self, request_id: str, reason: ErrorCode = "cancelled") -> bool:
-        """Cancel the task running ``request_id``'s turn; ``_turn`` turns that into an error reply."""
+        """Cancel the task running ``request_id``'s turn; ``_turn`` turns that into an error reply.
+
+        A turn that is saving its state has answered already: it is not cancelled (False).
+        """
         task = self._running.get(request_id)
-        if task is None or request_id in self._cancelling:
+        if task is None or request_id in self._cancelling or request_id in self._committing:
             return False
         self._cancelling[request_id] = reason
         task.cancel()
@@ -170,24 +205,24 @@ class HostedAgent(RoutedAgent):
         async with self._turn_lock:  # AgentChat agents are not coroutine-safe
             await self._started(request, emit)
             whole = request
-            request, restart = await self._what_is_new(request)
-            if not self._state_loaded:
-                state = None if restart else await self.deps.store.get(self._state_key)
-                if state is None and request.fork_from is not None:  # a new branch of another conversation
-                    state = await self.deps.store.get(f"{self.id.type}/{request.fork_from}")
-                await self.prepare(request, state)
-                self._state_loaded = True
             try:
+                request, restart = await self._what_is_new(request)
+                if not self._state_loaded:
+                    await self._load(request, restart)
                 reply = await self.respond(request, emit, token)
+                if reply.error is None:
+                    await self._commit(whole, reply)
             except BaseException:
-                self._state_loaded = False  # a half-done turn must not leak into the next one
-                self._transcript = None
+                self._rollback()
                 raise
-            await self.deps.store.put(self._state_key, await self.save_state())
-            if whole.full_history and reply.error is None:
-                self._transcript = Transcript.after(whole.messages, reply.content)
-                await self.deps.store.put(self._transcript_key, self._transcript.record())
+            if reply.error is not None:  # an agent that answers with an error has not had a turn either
+                self._rollback()
             return reply
+
+    def _rollback(self) -> None:
+        """Forget what the instance holds: its next turn reloads the last saved state."""
+        self._state_loaded = False
+        self._transcript = None
 
     async def _what_is_new(self, request: ChatRequest) -> tuple[ChatRequest, bool]:
         """For a ``full_history`` request: only its new message if the saved state has seen the rest
@@ -207,6 +242,42 @@ class HostedAgent(RoutedAgent):
     def _transcript_key(self) -> str:
         return f"{self._state_key}#transcript"
 
+    async def _load(self, request: ChatRequest, restart: bool) -> None:
+        """Load the saved state (a branch: the state it forks from); with none, the state this instance had when new."""
+        state = None if restart else await self.deps.store.get(self._state_key)
+        if state is None and request.fork_from is not None:  # a new branch of another conversation
+            state = await self.deps.store.get(f"{self.id.type}/{request.fork_from}")
+        if not self._loaded_once:  # the first load: the instance is as it was built
+            self._loaded_once = True
+            self._initial_state = await self._state_when_new()
+        elif state is None:  # reloading after a failed turn, a restart, or after the conversation was deleted
+            state = self._initial_state
+        await self.prepare(request, state)
+        self._state_loaded = True
+
+    async def _state_when_new(self) -> Mapping[str, Any] | None:
+        try:
+            return await self.save_state()
+        except Exception:  # an agent whose state exists only once prepared: it gets None, as when new
+            logger.debug("agent %s cannot save its state before its first turn", self.id, exc_info=True)
+            return None
+
+    async def _commit(self, whole: ChatRequest, reply: ChatReply) -> None:
+        """Save the turn's state (and transcript); from here on the turn is not cancelled (it has answered)."""
+        state = await self.save_state()
+        transcript = Transcript.after(whole.messages, reply.content) if whole.full_history else None
+        self._committing.add(whole.request_id)
+        try:
+            # The transcript first: if the state's save then fails, the client's next history (without this
+            # turn's answer) does not continue the saved transcript, and the conversation starts over from it.
+            if transcript is not None:
+                await self.deps.store.put(self._transcript_key, transcript.record())
+            await self.deps.store.put(self._state_key, state)
+        finally:
+            self._committing.discard(whole.request_id)
+        if transcript is not None:
+            self._transcript = transcript
+
     async def save_state(self) -> Mapping[str, Any]:
         """What to keep between turns of a conversation; an agent that keeps nothing needs no override."""
         return {}
@@ -221,7 +292,7 @@ class HostedAgent(RoutedAgent):
 
     @property
     def _state_key(self) -> str:
-        return f"{self.id.type}/{self.id.key}"
+        return state_key(self.id)
 
     def _failed(self, request: ChatRequest, error: ErrorInfo) -> ChatReply:
         finish = "cancelled" if error.code == "cancelled" else "error"

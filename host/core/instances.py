@@ -1,6 +1,6 @@
 """Evicts idle conversation instances so memory stays bounded.
 
-Each conversation is an agent instance ``AgentId(type, conversation_id)``.
+Each conversation is an agent instance ``AgentId(type, instance_key(conversation_id, owner))``.
 Its state is saved after every turn, so an instance that sits idle can be
 dropped at no loss: the next message to it creates a new one, which loads the
 state back. The engine has no eviction API; ``host._engine`` does the forgetting.
@@ -18,16 +18,29 @@ from typing import Any
 from autogen_core import AgentId
 
 from .. import _engine
+from ..messages import STATELESS_KEY
 
-__all__ = ["InstanceTracker"]
+__all__ = ["STATELESS_KEY", "InstanceTracker", "instance_key", "state_key"]
 
 logger = logging.getLogger(__name__)
+
+
+def instance_key(conversation_id: str | None, owner: str | None = None) -> str:
+    """The agent key of a conversation: ``<owner>/<conversation id>``, or the id alone without an owner."""
+    if conversation_id is None:
+        return STATELESS_KEY
+    return conversation_id if owner is None else f"{owner}/{conversation_id}"
+
+
+def state_key(agent_id: AgentId) -> str:
+    """Where the state of the instance ``agent_id`` is stored: ``<agent type>/<instance key>``."""
+    return f"{agent_id.type}/{agent_id.key}"
 
 
 class InstanceTracker:
     """LRU of live conversation instances; evicts the idle and the ones over ``max_instances``."""
 
-    def __init__(self, idle_seconds: float, max_instances: int, skip_key: str = "default") -> None:
+    def __init__(self, idle_seconds: float, max_instances: int, skip_key: str = STATELESS_KEY) -> None:
         self.idle_seconds = idle_seconds
         self.max_instances = max_instances
         self._skip_key = skip_key

@@ -1,4 +1,9 @@
-"""The state store protocol: an async key -> state mapping."""
+"""The state store protocol: an async key -> state mapping, with retention.
+
+Every store drops a conversation that has not been written for ``StateSettings.ttl``
+seconds (the memory store also keeps at most ``max_entries`` conversations and
+``max_bytes`` of state, dropping the least recently written first).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ class StateStore(Protocol):
 
     async def put(self, key: str, state: Mapping[str, Any]) -> None: ...
 
-    async def delete(self, key: str) -> None: ...
+    async def delete(self, key: str) -> bool:
+        """Drop ``key``; True when it was there."""
+        ...
 
     async def close(self) -> None: ...

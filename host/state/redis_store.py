@@ -1,6 +1,7 @@
 """``RedisStateStore``: conversation state shared by every worker, in Redis.
 
-Each state is one JSON string at ``<prefix><key>``. Every call is bounded by
+Each state is one JSON string at ``<prefix><key>``, expiring ``ttl`` seconds after
+it was last written (Redis ``PX``). Every call is bounded by
 ``timeout`` seconds, so an unreachable Redis fails the turn with a clear
 error instead of hanging it.
 """
@@ -30,8 +31,9 @@ class RedisStateStore:
         >>> await store.put("echo/c1", {"turns": 2})
     """
 
-    def __init__(self, url: str, prefix: str = "agenthost:", timeout: float = 5.0) -> None:
+    def __init__(self, url: str, prefix: str = "agenthost:", timeout: float = 5.0, ttl: float | None = None) -> None:
         self._prefix = prefix
+        self._ttl_ms = None if ttl is None else max(1, round(ttl * 1000))
         self._timeout = timeout
         self._url_for_errors = url.split("@")[-1]  # never log a password
         self._client = redis.Redis.from_url(
@@ -43,10 +45,10 @@ class RedisStateStore:
         return None if raw is None else dict(json.loads(raw))
 
     async def put(self, key: str, state: Mapping[str, Any]) -> None:
-        await self._bounded(self._client.set(self._prefix + key, json.dumps(state)))
+        await self._bounded(self._client.set(self._prefix + key, json.dumps(state), px=self._ttl_ms))
 
-    async def delete(self, key: str) -> None:
-        await self._bounded(self._client.delete(self._prefix + key))
+    async def delete(self, key: str) -> bool:
+        return bool(await self._bounded(self._client.delete(self._prefix + key)))
 
     async def ping(self) -> bool:
         return bool(await self._bounded(self._client.ping()))

@@ -219,9 +219,9 @@ class TimedStore:
         with self._timed("put"):
             await self.inner.put(key, state)
 
-    async def delete(self, key: str) -> None:
+    async def delete(self, key: str) -> bool:
         with self._timed("delete"):
-            await self.inner.delete(key)
+            return await self.inner.delete(key)
 
     async def close(self) -> None:
         await self.inner.close()

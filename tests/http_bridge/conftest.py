@@ -8,7 +8,8 @@ AutoGen's gRPC runtime (``grpc``), where a real host process and a real worker p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import gc
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, Protocol
 
 import pytest
@@ -37,12 +38,20 @@ def runtime(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def grpc_cluster(runtime: str, request: pytest.FixtureRequest) -> Cluster | None:
-    """Host and worker processes for the ``grpc`` runtime (``None`` on the local one)."""
+def grpc_cluster(runtime: str, request: pytest.FixtureRequest) -> Iterator[Cluster | None]:
+    """Host and worker processes for the ``grpc`` runtime (``None`` on the local one).
+
+    Torn down after the bridge (``make_client`` asks for the app first), so the bridge's gRPC runtime
+    stops while its host still runs; its channels are then collected at once, with nothing in flight.
+    A channel collected later, with a call left pending, hangs grpc's aio shutdown (it waits for its
+    completion queue to drain) at whatever moment the garbage collector picks.
+    """
     if runtime != "grpc":
-        return None
+        yield None
+        return
     cluster: Cluster = request.getfixturevalue("cluster")
-    return cluster
+    yield cluster
+    gc.collect()
 
 
 @pytest.fixture
@@ -64,7 +73,7 @@ def make_app(runtime: str, grpc_cluster: Cluster | None) -> Callable[[Settings],
 
 
 def _worker_env(settings: Settings) -> dict[str, str]:
-    """The worker process's model and timeouts, as the bridge under test has them."""
+    """The worker process's model, timeouts and state store, as the bridge under test has them."""
     model = settings.model
     env = {
         "AGENTHOST_MODEL__PROVIDER": model.provider,
@@ -74,14 +83,19 @@ def _worker_env(settings: Settings) -> dict[str, str]:
     }
     if model.base_url:
         env["AGENTHOST_MODEL__BASE_URL"] = model.base_url
+    state = settings.state
+    if state.store != "memory":
+        env["AGENTHOST_STATE__STORE"] = state.store
+        env["AGENTHOST_STATE__REDIS_URL"] = state.redis_url.get_secret_value()
+        env["AGENTHOST_STATE__SQLITE_PATH"] = str(state.sqlite_path)
     return env
 
 
 @pytest.fixture
 def make_client(
-    aiohttp_client: Callable[..., Awaitable[Client]],
-    make_settings: Callable[..., Settings],
     make_app: Callable[[Settings], Awaitable[web.Application]],
+    make_settings: Callable[..., Settings],
+    aiohttp_client: Callable[..., Awaitable[Client]],
 ) -> MakeClient:
     """A client of a bridge served on 127.0.0.1 (ephemeral port), with the model at ``fake`` if given."""
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import openai
 import pytest
+from pydantic import ValidationError
 
 from agenthost import Settings
+from agenthost.errors import ConfigError
 from agenthost.http_bridge.auth import load_api_keys
+from tests.cluster import Cluster, free_port
 
 from .conftest import MakeClient, openai_for
 
@@ -90,3 +94,41 @@ async def test_cors_wildcard_and_disabled(make_client: MakeClient) -> None:
     assert response.headers["Access-Control-Allow-Origin"] == "https://x.example"
     closed = await make_client()
     assert "Access-Control-Allow-Origin" not in (await closed.get("/v1/models", headers={"Origin": ORIGIN})).headers
+
+
+def test_a_keys_file_without_keys_is_a_configuration_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "api_keys").write_text("# the keys go here\n\n   \n", encoding="utf-8")
+    monkeypatch.setitem(Settings.model_config, "secrets_dir", str(tmp_path))
+    with pytest.raises(ConfigError, match="holds no API key"):
+        load_api_keys(Settings())
+
+
+@pytest.mark.parametrize("keys", [[""], ["  "], ["good-key", ""], ["with space"]])
+def test_a_blank_key_is_a_configuration_error(keys: list[str]) -> None:
+    with pytest.raises(ValidationError, match="api_keys"):
+        Settings(http={"api_keys": keys})
+
+
+@pytest.mark.slow
+async def test_auth_cannot_be_silently_off(cluster: Cluster, tmp_path: Path) -> None:
+    blank = await cluster.spawn("blank", "serve", "--port", str(free_port()), env={"AGENTHOST_HTTP__API_KEYS": '[""]'})
+    assert await blank.wait(30) == 2
+    assert "AGENTHOST_HTTP__API_KEYS" in blank.text()
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "api_keys").write_text("# nothing yet\n", encoding="utf-8")
+    empty_file = await cluster.spawn(
+        "empty-file", "serve", "--port", str(free_port()), env={"AGENTHOST_SECRETS_DIR": str(secrets)}
+    )
+    assert await empty_file.wait(30) == 2
+    assert "holds no API key" in empty_file.text()
+
+    local = await cluster.start_server(free_port())
+    assert "API keys: off" in local.text()
+    assert "WARNING" not in local.text()
+    everywhere = await cluster.spawn("everywhere", "serve", "--host", "0.0.0.0", "--port", str(free_port()))
+    await everywhere.wait_for_log("agenthost listening on")
+    await everywhere.wait_for_log("with API keys off")
+    assert re.search(r"WARNING .* listening on 0\.0\.0\.0 with API keys off", everywhere.text())
+    keyed = await cluster.start_server(free_port(), {"AGENTHOST_HTTP__API_KEYS": '["k-0123456789"]'})
+    assert "API keys: on (1 keys)" in keyed.text()

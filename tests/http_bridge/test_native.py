@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.fakes import FakeOpenAI, FakeReply
 
 from .conftest import Client, MakeClient
@@ -111,13 +113,18 @@ async def test_timeout_is_504_or_an_error_event(fake_openai: FakeOpenAI, make_cl
     assert last.json()["code"] == "timeout"
 
 
-async def test_request_id_is_honoured_and_echoed(client: Client) -> None:
-    given = await client.get("/health", headers={"X-Request-ID": "abc-123"})
-    assert given.headers["X-Request-ID"] == "abc-123"
+async def test_a_client_request_id_starts_ours_and_never_collides(client: Client) -> None:
+    first = await client.get("/health", headers={"X-Request-ID": "12345"})
+    second = await client.get("/health", headers={"X-Request-ID": "12345"})
+    ids = first.headers["X-Request-ID"], second.headers["X-Request-ID"]
+    assert all(re.fullmatch(r"12345\.[0-9a-f]{16}", given) for given in ids), ids
+    assert ids[0] != ids[1]  # the same client id twice: two requests, two ids
     made = await client.get("/health")
-    assert len(made.headers["X-Request-ID"]) == 32
+    assert re.fullmatch(r"[0-9a-f]{32}", made.headers["X-Request-ID"])
+    forged = await client.get("/health", headers={"X-Request-ID": 'x" injected=1'})
+    assert re.fullmatch(r"[0-9a-f]{32}", forged.headers["X-Request-ID"])  # not of the accepted form: ours alone
     stream = await client.post(
         "/api/chat/stream", json={"message": "x", "agent": "echo"}, headers={"X-Request-ID": "s-1"}
     )
-    assert stream.headers["X-Request-ID"] == "s-1"
+    assert stream.headers["X-Request-ID"].startswith("s-1.")
     await stream.read()

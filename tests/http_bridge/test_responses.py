@@ -142,3 +142,23 @@ async def test_agent_events_travel_prefixed_and_the_sdk_skips_them(sdk: AsyncOpe
     async with sdk.responses.stream(model="weather", input="Oslo again?") as helper:
         fake_openai.add(FakeReply(tool_calls=(ToolCall("get_weather", {"city": "Oslo"}),)), FakeReply(content="Cold!"))
         assert (await helper.get_final_response()).output_text == "Cold!"
+
+
+async def test_a_response_belongs_to_the_key_that_made_it(fake_openai: FakeOpenAI, make_client: MakeClient) -> None:
+    """Another key can neither read a response nor continue from it (404, as for one that never existed)."""
+    client = await make_client(fake_openai, http={"api_keys": ["key-a-0123456789", "key-b-0123456789"]})
+    async with (
+        openai_for(client, api_key="key-a-0123456789") as a,
+        openai_for(client, api_key="key-b-0123456789") as b,
+    ):
+        fake_openai.add(FakeReply(content="Hello Ada."))
+        first = await a.responses.create(model="assistant", input="My name is Ada.")
+        with pytest.raises(openai.NotFoundError):
+            await b.responses.retrieve(first.id)
+        with pytest.raises(openai.NotFoundError):
+            await b.responses.create(model="assistant", input="Who am I?", previous_response_id=first.id)
+        fake_openai.add(FakeReply(content="Ada."))
+        again = await a.responses.create(model="assistant", input="Who am I?", previous_response_id=first.id)
+        assert again.output_text == "Ada."
+    history = [m["content"] for m in fake_openai.requests[-1]["messages"]]
+    assert history[-3:] == ["My name is Ada.", "Hello Ada.", "Who am I?"]

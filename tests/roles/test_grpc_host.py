@@ -12,7 +12,7 @@ from autogen_core import AgentId, MessageContext, RoutedAgent, TopicId, TypeSubs
 from autogen_ext.runtimes.grpc import GrpcWorkerAgentRuntime
 
 from agenthost import Settings, _engine
-from agenthost.messages import CancelReply, CancelRequest, ChatReply, ChatRequest, ChatTurn, StreamEvent
+from agenthost.messages import STATELESS_KEY, CancelReply, CancelRequest, ChatReply, ChatRequest, ChatTurn, StreamEvent
 from agenthost.roles.grpc_host import open_host_server
 from agenthost.runtime import routing
 from agenthost.runtime.grpc_worker_runtime import open_grpc_worker
@@ -164,7 +164,7 @@ async def test_stateless_keys_spread_and_reach_the_workers_default_instance(cell
     caller = await cell.runtime()
     answers = [await _ask(caller, f"~r{i}") for i in range(10)]
     assert {worker for worker, _, _ in answers} == {"w1", "w2"}
-    assert {key for _, key, _ in answers} == {"default"}
+    assert {key for _, key, _ in answers} == {STATELESS_KEY}
     assert cell.servicer.snapshot()["stateless_inflight"] == 0
 
 
