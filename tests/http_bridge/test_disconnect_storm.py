@@ -69,6 +69,11 @@ async def _assert_all_stopped(fake_openai: FakeOpenAI, port: int) -> None:
     assert (fake_openai.cancelled, fake_openai.completed) == (CLIENTS, 0)  # the backend's own count
     await _until(lambda: all(waiting == 0 for _, waiting in _backend_sockets(port)), 60)
     assert [s for s in _backend_sockets(port) if s[0] == "ESTABLISHED" and s[1] > 0] == []
+    left = [s for s in _backend_sockets(port) if s[0] == "ESTABLISHED"]
+    print(
+        f"\n{CLIENTS} clients left: backend generations cancelled {fake_openai.cancelled}, finished "
+        f"{fake_openai.completed}; host->backend sockets ESTABLISHED after: {len(left)}, with unread data: 0"
+    )
 
 
 @pytest.mark.parametrize("api", ["openai", "native"])
