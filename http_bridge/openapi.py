@@ -157,35 +157,32 @@ def _parameter(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
+def _user_message_with_text(*, role_required: bool) -> dict[str, Any]:
+    """A user message whose content has text: a non-blank string, or parts of which one has non-blank text."""
+    text_part = {
+        "type": "object",
+        "required": ["text"],
+        "properties": {"text": {"type": "string", "pattern": s.NOT_BLANK}},
+    }
+    content = {"anyOf": [{"type": "string", "pattern": s.NOT_BLANK}, {"type": "array", "contains": text_part}]}
+    return {
+        "type": "object",
+        "required": ["role", "content"] if role_required else ["content"],  # Responses items default to "user"
+        "properties": {"role": {"const": "user"}, "content": content},
+    }
+
+
 def _history_rules(schemas: dict[str, Any]) -> None:
     """``/v1`` messages: system (or developer) messages before all others, and a user message with text."""
     message = _ref(s.InputMessage)
     schemas["SystemMessage"] = {"allOf": [message, {"properties": {"role": {"enum": ["system", "developer"]}}}]}
     schemas["OtherMessage"] = {"allOf": [message, {"properties": {"role": {"enum": ["user", "assistant", "tool"]}}}]}
     system, other = _ref("SystemMessage"), _ref("OtherMessage")
-    text_part = {
-        "type": "object",
-        "required": ["text"],
-        "properties": {"text": {"type": "string", "pattern": s.NOT_BLANK}},
-    }
-    user_with_text = {
-        "type": "object",
-        "required": ["role", "content"],
-        "properties": {
-            "role": {"const": "user"},
-            "content": {
-                "anyOf": [
-                    {"type": "string", "pattern": s.NOT_BLANK},
-                    {"type": "array", "contains": text_part},
-                ]
-            },
-        },
-    }
     orders = [{"items": other}] + [
         {"prefixItems": [system] * count, "items": other} for count in range(1, LEADING_SYSTEM_MESSAGES + 1)
     ]
     messages = schemas["ChatCompletionRequest"]["properties"]["messages"]
-    messages.update(contains=user_with_text, anyOf=orders)
+    messages.update(contains=_user_message_with_text(role_required=True), anyOf=orders)
 
 
 def _response_input_rules(schemas: dict[str, Any]) -> None:
@@ -194,26 +191,11 @@ def _response_input_rules(schemas: dict[str, Any]) -> None:
     item["type"] = {"const": "message", "default": "message"}
     item["role"] = {"enum": ["user", "assistant", "system", "developer"], "default": "user"}
     part["type"] = {"enum": ["input_text", "output_text", "text"]}
-    text_part = {
-        "type": "object",
-        "required": ["text"],
-        "properties": {"text": {"type": "string", "pattern": s.NOT_BLANK}},
-    }
-    user_with_text = {
-        "type": "object",
-        "required": ["content"],
-        "properties": {
-            "role": {"const": "user"},
-            "content": {
-                "anyOf": [{"type": "string", "pattern": s.NOT_BLANK}, {"type": "array", "contains": text_part}]
-            },
-        },
-    }
     for branch in schemas["ResponseCreate"]["properties"]["input"]["anyOf"]:
         if branch.get("type") == "string":
             branch["pattern"] = s.NOT_BLANK
         else:
-            branch["contains"] = user_with_text
+            branch["contains"] = _user_message_with_text(role_required=False)
 
 
 def _message_limits(schemas: dict[str, Any], settings: Settings) -> None:
