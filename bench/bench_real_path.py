@@ -39,7 +39,7 @@ measured part of a case, divided by its requests or tokens; "tok/s" is the token
 per second of wall time; "backend fin/abd" is the backend's own count of generations
 finished / abandoned during the measured part (one per request expected).
 
-``--profile`` samples the embedded server with py-spy for 10 s under case 3's load and
+``--profile [CASE]`` samples the embedded server with py-spy for 10 s under a case's load (case 3 by default) and
 writes the folded stacks and a self-time summary to /work/notes/profile-streaming.*.
 """
 
@@ -718,13 +718,13 @@ def find_py_spy() -> str | None:
     return shutil.which("py-spy", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
 
 
-async def profile_streaming(bench: Bench, target: Target, seconds: int = 10) -> None:
-    """py-spy on the embedded server for ``seconds`` under case 3's load; writes /work/notes/profile-streaming.*."""
+async def profile_streaming(bench: Bench, target: Target, number: int = 3, seconds: int = 10) -> None:
+    """py-spy on the embedded server for ``seconds`` under case ``number``'s load; writes NOTES/profile-streaming.*."""
     py_spy = find_py_spy()
     if py_spy is None:
         print("\nprofile: py-spy is not installed (pip install py-spy)")
         return
-    case, folded = CASES[2], NOTES / "profile-streaming.folded"
+    case, folded = CASES[number - 1], NOTES / "profile-streaming.folded"
     await asyncio.to_thread(NOTES.mkdir, parents=True, exist_ok=True)
     await bench.configure(case.shape)
     load = asyncio.create_task(drive(bench.session, make_call(target, case), case.clients, seconds + 2))
@@ -739,7 +739,7 @@ async def profile_streaming(bench: Bench, target: Target, seconds: int = 10) -> 
     if code or not folded.exists():
         print(f"\nprofile: py-spy failed ({code}): {out.strip()[-300:]}")
         return
-    head = f"py-spy, {target.name} (pid {target.pids[0]}), case 3 load, {seconds} s at 100 Hz"
+    head = f"py-spy, {target.name} (pid {target.pids[0]}), case {number} load, {seconds} s at 100 Hz"
     head += f" ({len(outcome.latencies) / outcome.wall:.0f} req/s while sampled)"
     lines = [head, *summarize_profile(folded.read_text())]
     (NOTES / "profile-streaming.txt").write_text("\n".join(lines) + "\n")
@@ -781,7 +781,7 @@ class Options:
     warmup: float
     grpc: bool
     seed: bool
-    profile: bool
+    profile: int
     cases: tuple[int, ...]
 
 
@@ -804,7 +804,7 @@ async def main(options: Options) -> None:
             if len(bench.targets) > 1:
                 print_summary(results)
             if options.profile:
-                await profile_streaming(bench, bench.targets[1])
+                await profile_streaming(bench, bench.targets[1], options.profile)
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"\nload average at the end: {load}; the run took {time.perf_counter() - started:.0f} s")
         ok = True
@@ -823,7 +823,10 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--quick", action="store_true", help="1.5 s measured, 0.5 s warm-up")
     parser.add_argument("--grpc", action=argparse.BooleanOptionalAction, default=True, help="also the gRPC roles")
     parser.add_argument("--seed", action="store_true", help="also the seed agent server (venv cached in /tmp)")
-    parser.add_argument("--profile", action="store_true", help="py-spy the embedded server under case 3's load")
+    parser.add_argument(
+        "--profile", type=int, nargs="?", const=3, default=0, metavar="CASE",
+        help="py-spy the embedded server under a case's load (default: case 3)",
+    )  # fmt: skip
     parser.add_argument("--cases", default="1,2,3,4,5,6", help="which cases, e.g. 3,4")
     parser.add_argument(
         "--set",
