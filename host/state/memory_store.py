@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
+
+from .codec import decode, encode
 
 __all__ = ["MemoryStateStore"]
 
@@ -46,10 +47,10 @@ class MemoryStateStore:
     async def get(self, key: str) -> Mapping[str, Any] | None:
         self._expire()
         entry = self._data.get(key)
-        return None if entry is None else dict(json.loads(entry.raw))
+        return None if entry is None else decode(entry.raw)
 
     async def put(self, key: str, state: Mapping[str, Any]) -> None:
-        raw = json.dumps(state)
+        raw = encode(state)
         self._pop(key)
         self._data[key] = _Entry(self._clock(), raw)
         self.bytes += len(raw)

@@ -9,7 +9,6 @@ error instead of hanging it.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar
 
@@ -17,6 +16,7 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from ..errors import RuntimeUnavailable
+from .codec import decode, encode
 
 __all__ = ["RedisStateStore"]
 
@@ -42,10 +42,10 @@ class RedisStateStore:
 
     async def get(self, key: str) -> Mapping[str, Any] | None:
         raw = await self._bounded(self._client.get(self._prefix + key))
-        return None if raw is None else dict(json.loads(raw))
+        return None if raw is None else decode(raw)
 
     async def put(self, key: str, state: Mapping[str, Any]) -> None:
-        await self._bounded(self._client.set(self._prefix + key, json.dumps(state), px=self._ttl_ms))
+        await self._bounded(self._client.set(self._prefix + key, encode(state), px=self._ttl_ms))
 
     async def delete(self, key: str) -> bool:
         return bool(await self._bounded(self._client.delete(self._prefix + key)))

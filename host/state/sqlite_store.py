@@ -7,12 +7,13 @@ rows; writes purge them, at most once per ``purge_interval`` seconds.
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from .codec import decode, encode
 
 __all__ = ["SqliteStateStore"]
 
@@ -48,12 +49,12 @@ class SqliteStateStore:
 
     async def get(self, key: str) -> Mapping[str, Any] | None:
         row = await self._run(f"SELECT value FROM state WHERE key = ? AND {_LIVE}", (key, self._clock()))
-        return None if row is None else dict(json.loads(row[0]))
+        return None if row is None else decode(row[0])
 
     async def put(self, key: str, state: Mapping[str, Any]) -> None:
         now = self._clock()
         expires_at = None if self.ttl is None else now + self.ttl
-        await self._run(_PUT, (key, json.dumps(state), expires_at))
+        await self._run(_PUT, (key, encode(state), expires_at))
         if now - self._purged_at >= self.purge_interval:
             self._purged_at = now
             await self.purge()
