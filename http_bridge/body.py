@@ -47,15 +47,17 @@ async def read_body(request: web.Request, model: type[M]) -> M:
         given = request.content_type or "none"
         raise ApiError(415, "unsupported_media_type", f"send Content-Type: application/json (got {given})")
     limit = request.app[SETTINGS].http.max_body_bytes
-    too_large = _too_large(limit)
     if request.content_length is not None and request.content_length > limit:
-        raise too_large
+        raise _too_large(limit)
     timeout = request.app[SETTINGS].http.body_timeout
     try:
-        async with asyncio.timeout(timeout):
-            raw = await request.read()  # aiohttp enforces the app's client_max_size (the same limit) while reading
+        if request.content.is_eof():  # the whole body came with the head (the usual small request): no wait
+            raw = await request.read()
+        else:
+            async with asyncio.timeout(timeout):
+                raw = await request.read()  # aiohttp enforces the app's client_max_size (the same limit)
     except web.HTTPRequestEntityTooLarge:
-        raise too_large from None
+        raise _too_large(limit) from None
     except TimeoutError:
         message = f"the body did not arrive within {timeout:g} s (AGENTHOST_HTTP__BODY_TIMEOUT)"
         raise ApiError(408, "body_timeout", message) from None
