@@ -145,7 +145,7 @@ async def streaming(events: int, clients: int, seconds: float, rounds: int) -> N
 
 
 async def memory(kept: int, events: int) -> None:
-    settings = _settings("memory", None, runs={"max_kept": kept * 2})
+    settings = _settings("memory", None, runs={"max_kept": kept * 2, "max_kept_events": kept * (events + 10) * 2})
     async with AgentHost(settings, registry=_registry()) as host:
         gc.collect()
         before = rss_mb()
