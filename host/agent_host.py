@@ -429,6 +429,8 @@ class AgentHost:
         turns = _turns(messages)
         if conversation_id is not None and conversation_id.startswith(STATELESS_PREFIX):
             raise BadRequest(f"conversation_id must not start with {STATELESS_PREFIX!r} (it marks stateless requests)")
+        if conversation_id is not None and "/" in conversation_id:  # "<owner>/<conversation id>" is an instance key
+            raise BadRequest(f"conversation_id must not contain '/' (got {conversation_id!r})")
         if request_id is not None and self.runs.get(f"run_{request_id}") is not None:
             raise BadRequest(f"request id {request_id!r} is already in use: each turn needs an id of its own")
         traceparent, tracestate = self.telemetry.tracing.carrier()

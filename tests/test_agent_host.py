@@ -70,3 +70,14 @@ async def test_a_conversation_id_cannot_pose_as_a_stateless_request(host: AgentH
     with pytest.raises(BadRequest, match="must not start with '~'"):
         host.request("echo", "hi", conversation_id="~c1")
     assert await host.served_agents() == {spec.name: True for spec in host.agents()}
+
+
+async def test_a_conversation_id_cannot_pose_as_another_owners(host: AgentHost) -> None:
+    """Instance keys are "<owner>/<conversation id>": an id holding "/" could name another owner's conversation."""
+    with pytest.raises(BadRequest, match="must not contain '/'"):
+        host.request("echo", "hi", conversation_id="alice/c1")
+    for owner in ("alice", "alice", "bob"):
+        await host.chat("echo", "hi", conversation_id="c1", owner=owner)
+    assert host.store is not None
+    assert await host.store.get("echo/alice/c1") == {"turns": 2}
+    assert await host.store.get("echo/bob/c1") == {"turns": 1}  # its own conversation, not alice's third turn
