@@ -11,7 +11,9 @@ import types
 from collections.abc import Iterable
 from typing import Any
 
-from autogen_core import EVENT_LOGGER_NAME, Agent, AgentId, SingleThreadedAgentRuntime
+from autogen_core import EVENT_LOGGER_NAME, Agent, AgentId, MessageContext, SingleThreadedAgentRuntime
+from autogen_core._message_handler_context import MessageHandlerContext
+from autogen_core.logging import DeliveryStage, MessageHandlerExceptionEvent, MessageKind
 from autogen_core.logging import MessageEvent as _MessageEvent
 
 from ._base import attr
@@ -22,12 +24,14 @@ __all__ = [
     "get_instance",
     "instance_count",
     "known_agent_types",
+    "lean_publish",
     "missing_serializers",
     "serialize_only_when_logged",
     "untraced",
 ]
 
 _EVENTS = logging.getLogger(EVENT_LOGGER_NAME)
+_CORE = logging.getLogger("autogen_core")
 _JSON = "application/json"
 
 
@@ -76,6 +80,72 @@ def untraced(runtime: Any) -> None:
     else:
         attr(runtime, "_trace_helper")
         runtime._trace_helper = _NoTrace()
+
+
+def lean_publish(runtime: SingleThreadedAgentRuntime) -> None:
+    """Deliver published messages without the engine's per-recipient overhead (tracing off only).
+
+    Every streamed token is a published event. For each recipient the engine formats an INFO log
+    line (an f-string, built even when nothing logs it) after looking up the sender agent just to
+    name it, and then awaits ``asyncio.gather`` of the deliveries: one more task and a gathering
+    future per token. This ``_process_publish`` does the same deliveries in the same order with the
+    same error handling, builds the log records only when their loggers are on, and awaits a single
+    delivery directly. Install it only where :func:`untraced` is (its span blocks are no-ops then).
+    """
+    attr(runtime, "_process_publish")
+    for name in ("_subscription_manager", "_get_agent", "_message_queue", "_ignore_unhandled_handler_exceptions"):
+        attr(runtime, name)
+    rt: Any = runtime
+
+    async def deliver(agent: Agent, context: MessageContext, message: Any) -> Any:
+        with MessageHandlerContext.populate_context(agent.id):
+            try:
+                return await agent.on_message(message, ctx=context)
+            except BaseException as exc:
+                _CORE.error(f"Error processing publish message for {agent.id}", exc_info=True)
+                if _EVENTS.isEnabledFor(logging.INFO):
+                    payload = rt._try_serialize(message)
+                    _EVENTS.info(MessageHandlerExceptionEvent(payload=payload, handling_agent=agent.id, exception=exc))
+                raise
+
+    async def process_publish(envelope: Any) -> None:
+        try:
+            deliveries = []
+            recipients = await rt._subscription_manager.get_subscribed_recipients(envelope.topic_id)
+            sender = envelope.sender
+            for agent_id in recipients:
+                if sender is not None and agent_id == sender:
+                    continue  # not back to the sender
+                if _CORE.isEnabledFor(logging.INFO):
+                    sender_agent = await rt._get_agent(sender) if sender is not None else None
+                    named = str(sender_agent.id) if sender_agent is not None else "Unknown"
+                    kind = type(envelope.message).__name__
+                    _CORE.info(
+                        f"Calling message handler for {agent_id.type} with message type {kind} published by {named}"
+                    )
+                if _EVENTS.isEnabledFor(logging.INFO):
+                    _EVENTS.info(
+                        _MessageEvent(
+                            payload=rt._try_serialize(envelope.message), sender=sender, receiver=None,
+                            kind=MessageKind.PUBLISH, delivery_stage=DeliveryStage.DELIVER,
+                        )
+                    )  # fmt: skip
+                context = MessageContext(
+                    sender=sender, topic_id=envelope.topic_id, is_rpc=False,
+                    cancellation_token=envelope.cancellation_token, message_id=envelope.message_id,
+                )  # fmt: skip
+                deliveries.append(deliver(await rt._get_agent(agent_id), context, envelope.message))
+            if len(deliveries) == 1:
+                await deliveries[0]
+            elif deliveries:
+                await asyncio.gather(*deliveries)
+        except BaseException as exc:
+            if not rt._ignore_unhandled_handler_exceptions:
+                rt._background_exception = exc
+        finally:
+            rt._message_queue.task_done()
+
+    rt._process_publish = process_publish
 
 
 class _AsyncioDispatchingInBatches(types.ModuleType):

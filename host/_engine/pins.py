@@ -24,7 +24,7 @@ PINS: dict[str, str] = {
     # local.dispatch_in_batches: the one asyncio.sleep(0) and the MessageEvent records of the dispatch loop
     f"{_CORE}._process_next": "5052e05f41399576",
     f"{_CORE}._process_send": "8486a78fe07f93ef",
-    f"{_CORE}._process_publish": "e85d67a90f534bf5",
+    f"{_CORE}._process_publish": "e85d67a90f534bf5",  # and local.lean_publish forks it
     f"{_CORE}._process_response": "c1ee4b3e00ef6ded",
     # local.untraced / serialize_only_when_logged / evict_instance: attribute names set in __init__
     f"{_CORE}.__init__": "f2c60792afd083af",
