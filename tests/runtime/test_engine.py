@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+from typing import ClassVar
 
 import autogen_core
 import pytest
@@ -92,3 +94,57 @@ def test_a_changed_source_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     name = next(iter(_engine.pins.PINS))
     monkeypatch.setitem(_engine.pins.PINS, name, "0" * 16)
     assert list(_engine.pins.changed()) == [name]
+
+
+@dataclasses.dataclass
+class _Text:
+    text: str
+
+
+class _Heard(autogen_core.RoutedAgent):
+    """Records what it is published; fails on "boom"; publishes "echo" on to the topic itself."""
+
+    heard: ClassVar[list[tuple[str, str]]] = []
+
+    def __init__(self) -> None:
+        super().__init__("records")
+
+    @autogen_core.message_handler
+    async def on_text(self, message: _Text, ctx: autogen_core.MessageContext) -> None:
+        self.heard.append((str(self.id), message.text))
+        if message.text == "boom":
+            raise RuntimeError("boom")
+        if message.text == "echo" and self.id.type == "left":
+            await self.publish_message(_Text(text="from left"), TopicId("t", "s"))
+
+
+async def _publish_story(lean: bool, messages: list[str]) -> tuple[list[tuple[str, str]], BaseException | None]:
+    runtime = SingleThreadedAgentRuntime(ignore_unhandled_exceptions=False)
+    _engine.untraced(runtime)
+    if lean:
+        _engine.lean_publish(runtime)
+    for agent_type in ("left", "right"):
+        await _Heard.register(runtime, agent_type, _Heard)
+        await runtime.add_subscription(TypeSubscription("t", agent_type))
+    await _Heard.register(runtime, "alone", _Heard)
+    await runtime.add_subscription(TypeSubscription("solo", "alone"))
+    _Heard.heard = []
+    runtime.start()
+    failure = None
+    try:
+        for text in messages:
+            topic = "solo" if text.startswith("solo") else "t"
+            await runtime.publish_message(_Text(text=text), TopicId(topic, "s"))
+        await runtime.stop_when_idle()
+    except BaseException as exc:  # the engine re-raises a handler's failure when it stops
+        failure = exc
+    return _Heard.heard, failure
+
+
+@pytest.mark.parametrize("messages", [["a", "b", "solo 1", "echo"], ["a", "boom", "c"], ["solo boom"]])
+async def test_lean_publish_delivers_what_the_engine_delivers(messages: list[str]) -> None:
+    stock, stock_failure = await _publish_story(False, messages)
+    lean, lean_failure = await _publish_story(True, messages)
+    assert sorted(lean) == sorted(stock)  # every recipient, the sender skipped ("from left" reaches only right)
+    assert len(lean) >= len(messages)
+    assert repr(lean_failure) == repr(stock_failure)
