@@ -288,7 +288,12 @@ function onEvent(turn, event) {
     case 'tool_call': view.toolCall(data); break;
     case 'tool_result': view.toolResult(data); break;
     case 'done': turn.ended = true; view.done(data); break;
-    case 'error': turn.ended = true; view.error(data.code, data.message); break;
+    case 'error':
+      turn.ended = true;
+      // a turn stopped by Cancel may end with the server's own "cancelled" before the page leaves the stream
+      if (data.code === 'cancelled') view.end('cancelled', `cancelled: ${data.message}`);
+      else view.error(data.code, data.message);
+      break;
     default: break;
   }
 }
@@ -317,7 +322,9 @@ async function send(text) {
     await readEvents(response.body, (event) => onEvent(turn, event));
     if (!turn.ended) turn.view.error('stream_ended', 'the stream ended without a done or error event');
   } catch (error) {
-    if (turn.controller.signal.aborted) turn.view.end('cancelled', 'cancelled');
+    if (turn.controller.signal.aborted) {
+      if (!turn.ended) turn.view.end('cancelled', 'cancelled');
+    }
     else if (error instanceof HttpError) {
       turn.view.error(`${error.status} ${error.code}`, error.message);
       if (error.status === 401) askForKey(error);

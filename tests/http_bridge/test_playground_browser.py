@@ -8,6 +8,7 @@ OpenAI backend. Assertions read the DOM after streamed replies; one test keeps a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -311,12 +312,34 @@ async def test_cancel_also_cancels_the_run_a_stream_names(
     assert play.errors == []
 
 
-class _StandInRuns:
-    """``POST /api/chat/stream`` naming run ``run-7``, whose reply never ends; ``POST /api/runs/{id}/cancel``."""
+async def test_a_cancel_the_server_reports_first_still_reads_cancelled(
+    browser: Browser, aiohttp_server: Callable[..., Awaitable[TestServer]]
+) -> None:
+    """The run's own ``error`` event (code ``cancelled``) can beat the page leaving the stream: still "cancelled"."""
+    runs = _StandInRuns(ends_cancelled=True)
+    play = await open_playground(browser, await aiohttp_server(runs.app()))
+    await play.send("hello")
+    reply = play.reply(0)
+    await expect(reply.locator(".segment .text")).to_have_text(["Hel"])
+    await play.page.get_by_role("button", name="Cancel").click()
+    await expect(reply).to_have_attribute("data-state", "cancelled")
+    assert [name for _, name, _ in await play.events()][-1] == "error"  # it came, and was read as the cancel
+    await expect(reply.locator(".end")).to_have_count(1)
+    assert play.errors == []
 
-    def __init__(self) -> None:
+
+class _StandInRuns:
+    """``POST /api/chat/stream`` naming run ``run-7``, whose reply never ends; ``POST /api/runs/{id}/cancel``.
+
+    With ``ends_cancelled`` the cancel ends the stream with the server's ``error`` event (code ``cancelled``),
+    which reaches the page before the cancel's own response does.
+    """
+
+    def __init__(self, *, ends_cancelled: bool = False) -> None:
         self.cancelled: list[str] = []
         self.left = asyncio.Event()
+        self.ends_cancelled = ends_cancelled
+        self._cancel = asyncio.Event()
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -344,13 +367,21 @@ class _StandInRuns:
             for piece in pieces:
                 await response.write(piece.encode())
                 await asyncio.sleep(0.02)
-            await asyncio.sleep(30)  # never ends by itself
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._cancel.wait(), 30)  # never ends by itself
+            if self.ends_cancelled and self._cancel.is_set():
+                error = '{"code": "cancelled", "message": "the run was cancelled"}'
+                await response.write(f"id: 3\nevent: error\ndata: {error}\n\n".encode())
+                await response.write_eof()
         finally:
             self.left.set()
         return response
 
     async def cancel(self, request: web.Request) -> web.Response:
         self.cancelled.append(request.match_info["run_id"])
+        if self.ends_cancelled:
+            self._cancel.set()
+            await asyncio.sleep(0.5)  # the stream's error event reaches the page first
         return web.json_response({"status": "cancelling"}, status=202)
 
 
