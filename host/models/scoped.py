@@ -143,12 +143,6 @@ class ScopedModelClient(ChatCompletionClient):
         scope = _scope.get()
         args = extra_create_args if scope is None else scope.create_args(extra_create_args)
         span = self._span(scope, messages, args)
-        if span is not None:
-            async for item in self._traced_stream(
-                span, scope, messages, tools, tool_choice, json_output, args, cancellation_token
-            ):
-                yield item
-            return
         stream = self.inner.create_stream(
             messages,
             tools=tools,
@@ -157,31 +151,19 @@ class ScopedModelClient(ChatCompletionClient):
             extra_create_args=args,
             cancellation_token=cancellation_token,
         )
+        if span is not None:
+            async for item in self._traced(span, scope, stream):
+                yield item
+            return
         async with contextlib.aclosing(stream):
             async for item in stream:
                 if scope is not None and isinstance(item, CreateResult):
                     scope.record(item)
                 yield item
 
-    async def _traced_stream(
-        self,
-        span: Span,
-        scope: TurnScope | None,
-        messages: Sequence[LLMMessage],
-        tools: Sequence[Tool | ToolSchema],
-        tool_choice: Tool | Literal["auto", "required", "none"],
-        json_output: bool | type[BaseModel] | None,
-        args: Mapping[str, Any],
-        cancellation_token: CancellationToken | None,
+    async def _traced(
+        self, span: Span, scope: TurnScope | None, stream: AsyncGenerator[str | CreateResult, None]
     ) -> AsyncGenerator[str | CreateResult, None]:
-        stream = self.inner.create_stream(
-            messages,
-            tools=tools,
-            tool_choice=tool_choice,
-            json_output=json_output,
-            extra_create_args=args,
-            cancellation_token=cancellation_token,
-        )
         result: CreateResult | None = None
         try:
             async with contextlib.aclosing(stream):

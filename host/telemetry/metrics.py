@@ -22,8 +22,8 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, cast
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any, TypeVar, cast
 
 from prometheus_client import CollectorRegistry, Gauge, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
@@ -36,6 +36,7 @@ from ..state.base import StateStore
 __all__ = ["CONTENT_TYPE", "NO_METRICS", "LoopLagMonitor", "Metrics", "NoMetrics", "TimedStore"]
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 """What ``GET /metrics`` answers with: the Prometheus text format, version 0.0.4."""
@@ -250,30 +251,22 @@ class TimedStore:
         self._metrics = metrics
 
     async def get(self, key: str) -> Mapping[str, Any] | None:
-        start, failed = time.perf_counter(), True
-        try:
-            state = await self.inner.get(key)
-            failed = False
-        finally:
-            self._metrics.store_operation("get", time.perf_counter() - start, failed)
-        return state
+        return await self._timed("get", self.inner.get(key))
 
     async def put(self, key: str, state: Mapping[str, Any]) -> None:
-        start, failed = time.perf_counter(), True
-        try:
-            await self.inner.put(key, state)
-            failed = False
-        finally:
-            self._metrics.store_operation("put", time.perf_counter() - start, failed)
+        await self._timed("put", self.inner.put(key, state))
 
     async def delete(self, key: str) -> bool:
+        return await self._timed("delete", self.inner.delete(key))
+
+    async def _timed(self, operation: str, call: Awaitable[_T]) -> _T:
         start, failed = time.perf_counter(), True
         try:
-            found = await self.inner.delete(key)
+            result = await call
             failed = False
         finally:
-            self._metrics.store_operation("delete", time.perf_counter() - start, failed)
-        return found
+            self._metrics.store_operation(operation, time.perf_counter() - start, failed)
+        return result
 
     async def close(self) -> None:
         await self.inner.close()
