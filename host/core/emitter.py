@@ -6,10 +6,14 @@ caller's side appends it to the turn's run log (:mod:`agenthost.runs`).
 
 Tokens are the bulk of a turn's events, and each event costs a publish through
 the runtime (over gRPC, a trip through the host). So ``chunk`` events are
-coalesced: the first chunk of a turn goes out at once; later chunks that arrive
-within one pass of the event loop (embedded) or within ``window`` seconds
-(gRPC) go out as one event, in order, and never behind a later event of
-another kind. One turn may produce at most ``limits.max_events`` events and
+coalesced at their leading edge: a chunk goes out at once unless one went out
+within the same pass of the event loop (embedded) or less than ``window``
+seconds ago (gRPC); then it waits, with any that follow, for the end of that
+pass or for ``window`` seconds, and they go out as one event, in order, never
+behind a later event of another kind. The first chunk of a turn, and the first
+after a quiet spell, is never held back; a model streaming one token at a time
+costs one event per token and no extra task, a burst one event per pass.
+One turn may produce at most ``limits.max_events`` events and
 ``limits.max_bytes`` bytes of text (:class:`~agenthost.errors.TurnLimitExceeded`
 ends it), and an agent producing chunks without awaiting anything yields the
 event loop every :data:`YIELD_EVERY` chunks, so one turn cannot hold the loop.
@@ -54,11 +58,11 @@ class EventEmitter:
     __slots__ = (
         "_bytes",
         "_calls",
-        "_chunks",
-        "_flush_handle",
+        "_hold",
         "_limits",
         "_pending",
         "_pending_source",
+        "_quiet_at",
         "_request_id",
         "_runtime",
         "_seq",
@@ -86,10 +90,10 @@ class EventEmitter:
         self._seq = 0
         self._bytes = 0
         self._calls = 0
-        self._chunks = 0  # chunk events published
         self._pending: list[str] = []
         self._pending_source: str | None = None
-        self._flush_handle: asyncio.Handle | None = None
+        self._hold: asyncio.Handle | None = None  # while set, chunks wait for its end
+        self._quiet_at = 0.0  # with a window: the loop time from which a chunk goes out at once
         self.finished = False
 
     @staticmethod
@@ -119,14 +123,14 @@ class EventEmitter:
         self._count(len(content))
         if self._pending and source != self._pending_source:
             await self._flush()
-        if not self._chunks and not self._pending:  # the first token is never held back
-            self._chunks += 1
+        if self._hold is None and not self._recent():  # at once; the ones right after it wait
+            self._sent()
             await self._send("chunk", _chunk_data(content, source))
             return
         self._pending.append(content)
         self._pending_source = source
-        if self._flush_handle is None:
-            self._schedule_flush()
+        if self._hold is None:  # with a window: a window from the first one waiting
+            self._hold = asyncio.get_running_loop().call_later(self._window, self._end_hold)
         self._calls += 1
         if self._calls % YIELD_EVERY == 0:
             await asyncio.sleep(0)
@@ -175,26 +179,29 @@ class EventEmitter:
         if self._seq >= limits.max_events:
             raise TurnLimitExceeded(f"the turn produced over {limits.max_events} events (AGENTHOST_LIMITS__MAX_EVENTS)")
 
-    def _schedule_flush(self) -> None:
+    def _recent(self) -> bool:
+        """With a window: a chunk event went out less than a window ago."""
+        return self._window > 0 and asyncio.get_running_loop().time() < self._quiet_at
+
+    def _sent(self) -> None:
+        """A chunk event goes out: hold later ones for the rest of this pass, or note the time (window)."""
         loop = asyncio.get_running_loop()
         if self._window > 0:
-            self._flush_handle = loop.call_later(self._window, self._flush_later)
+            self._quiet_at = loop.time() + self._window
         else:
-            self._flush_handle = loop.call_soon(self._flush_later)
+            self._hold = loop.call_soon(self._end_hold)
 
-    def _flush_later(self) -> None:
-        self._flush_handle = None
+    def _end_hold(self) -> None:
+        """What waited goes out as one event."""
+        self._hold = None
         if self._pending and not self.finished:
+            self._sent()
             asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
         if not self._pending:
             return
         content, self._pending = "".join(self._pending), []
-        self._chunks += 1
         await self._send("chunk", _chunk_data(content, self._pending_source))
 
 
