@@ -111,7 +111,7 @@ class Run:
         self._first_seq = 0  # the seq of _log[0]
         self._next_seq = 0  # the seq the log waits for
         self._early: dict[int, StreamEvent] = {}  # delivered ahead of a gap
-        self._changed: asyncio.Future[None] | None = None
+        self._waiters: list[asyncio.Future[bool]] = []  # readers in wait(), woken by the next event
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -176,9 +176,10 @@ class Run:
             cut = len(self._log) - self.max_events
             del self._log[:cut]
             self._first_seq += cut
-        changed, self._changed = self._changed, None
-        if changed is not None and not changed.done():
-            changed.set_result(None)
+        if self._waiters:
+            waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                _resolve(waiter, True)
 
     def _end(self, event: StreamEvent) -> None:
         self.ended_at = time.time()
@@ -212,10 +213,18 @@ class Run:
         """Wait until an event with ``seq > after`` exists (True) or ``within`` seconds pass (False)."""
         if self._next_seq > after + 1 or self.ended:
             return True
-        if self._changed is None:
-            self._changed = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()  # a future and a timer per wait (a streamed token): no task, no shield
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self._waiters.append(waiter)
+        timer = loop.call_later(within, _resolve, waiter, False)
         try:
-            await asyncio.wait_for(asyncio.shield(self._changed), within)
-        except TimeoutError:
-            return False
-        return True
+            return await waiter
+        finally:
+            timer.cancel()
+            if self._waiters and waiter in self._waiters:  # timed out or cancelled: not woken, still listed
+                self._waiters.remove(waiter)
+
+
+def _resolve(waiter: asyncio.Future[bool], value: bool) -> None:
+    if not waiter.done():
+        waiter.set_result(value)

@@ -9,6 +9,8 @@ may be delivered out of order, and over gRPC after the RPC's reply).
 
 from __future__ import annotations
 
+from typing import Any
+
 from autogen_core import MessageContext, RoutedAgent, event
 
 from ..messages import StreamEvent
@@ -44,6 +46,12 @@ class StreamSink(RoutedAgent):
     def __init__(self, router: StreamRouter) -> None:
         super().__init__("Collects the events of this process's runs.")
         self._router = router
+
+    async def on_message_impl(self, message: Any, ctx: MessageContext) -> Any:
+        if type(message) is StreamEvent:  # every streamed token: straight to its run, without the routing
+            self._router.deliver(message)
+            return None
+        return await super().on_message_impl(message, ctx)
 
     @event
     async def on_stream_event(self, message: StreamEvent, ctx: MessageContext) -> None:
