@@ -8,10 +8,19 @@ import contextlib
 import logging
 import sys
 import types
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from autogen_core import EVENT_LOGGER_NAME, Agent, AgentId, MessageContext, SingleThreadedAgentRuntime
+from autogen_core import (
+    EVENT_LOGGER_NAME,
+    Agent,
+    AgentId,
+    CancellationToken,
+    MessageContext,
+    SingleThreadedAgentRuntime,
+    TopicId,
+)
 from autogen_core._message_handler_context import MessageHandlerContext
 from autogen_core.logging import DeliveryStage, MessageHandlerExceptionEvent, MessageKind
 from autogen_core.logging import MessageEvent as _MessageEvent
@@ -24,7 +33,7 @@ __all__ = [
     "get_instance",
     "instance_count",
     "known_agent_types",
-    "lean_publish",
+    "lean_delivery",
     "missing_serializers",
     "serialize_only_when_logged",
     "untraced",
@@ -82,20 +91,162 @@ def untraced(runtime: Any) -> None:
         runtime._trace_helper = _NoTrace()
 
 
-def lean_publish(runtime: SingleThreadedAgentRuntime) -> None:
-    """Deliver published messages without the engine's per-recipient overhead (tracing off only).
+def lean_delivery(runtime: SingleThreadedAgentRuntime) -> None:
+    """Send, answer and publish without the engine's per-message overhead (tracing off only).
 
-    Every streamed token is a published event. For each recipient the engine formats an INFO log
-    line (an f-string, built even when nothing logs it) after looking up the sender agent just to
-    name it, and then awaits ``asyncio.gather`` of the deliveries: one more task and a gathering
-    future per token. This ``_process_publish`` does the same deliveries in the same order with the
-    same error handling, builds the log records only when their loggers are on, and awaits a single
-    delivery directly. Install it only where :func:`untraced` is (its span blocks are no-ops then).
+    The engine formats an INFO log line of every message it sends, answers or publishes (an
+    f-string of the whole message: a turn's request with its history, its reply, every streamed
+    token), built even when nothing logs it; gathers trace context for each envelope; and moves
+    every message through its dispatch loop, which starts one task per message a loop pass later.
+    An RPC costs four such passes, a published token two, and under load each pass waits behind
+    everything else ready in the loop. For each recipient of a publish it also looks up the sender
+    just to name it in a log line, and gathers the deliveries: one more task and future per token.
+
+    These ``send_message``, ``_process_send``, ``publish_message`` and ``_process_publish`` do the
+    same deliveries in the same order with the same error handling and queue accounting, build log
+    records only when their loggers are on, and leave the envelopes' trace context empty (no spans
+    are recorded). When nothing is queued ahead, a message's task starts at once instead of a pass
+    of the dispatch loop later (the task the loop would start, counted by the queue until done, so
+    ``stop_when_idle`` waits for it), and an RPC's answer resolves its caller at once instead of
+    going round the queue again. With anything queued, or intervention handlers, or a failure
+    waiting to stop the runtime, messages go through the queue as before. Install it only where
+    :func:`untraced` is (its span blocks are no-ops then).
     """
-    attr(runtime, "_process_publish")
-    for name in ("_subscription_manager", "_get_agent", "_message_queue", "_ignore_unhandled_handler_exceptions"):
+    for name in (
+        "send_message", "_process_send", "_process_publish", "publish_message", "_known_agent_names",
+        "_subscription_manager", "_get_agent", "_message_queue", "_ignore_unhandled_handler_exceptions",
+        "_run_context", "_intervention_handlers", "_background_exception", "_background_tasks",
+    ):  # fmt: skip
         attr(runtime, name)
+    for name in ("_unfinished_tasks", "_finished", "_is_shutdown"):
+        attr(runtime._message_queue, name)
     rt: Any = runtime
+    engine = sys.modules[SingleThreadedAgentRuntime.__module__]
+    send_envelope, publish_envelope = engine.SendMessageEnvelope, engine.PublishMessageEnvelope
+    response_envelope = engine.ResponseMessageEnvelope
+
+    def start_or_enqueue(envelope: Any, process: Any) -> None:
+        queue = rt._message_queue
+        if not queue.empty() or not _dispatching(rt):
+            queue.put_nowait(envelope)  # unbounded: what put() does, without a coroutine
+            return
+        queue._unfinished_tasks += 1  # as put_nowait counts it; the task's task_done settles it
+        queue._finished.clear()
+        task = asyncio.get_running_loop().create_task(process(envelope))
+        rt._background_tasks.add(task)
+        task.add_done_callback(rt._background_tasks.discard)
+
+    def log_event(message: Any, **fields: Any) -> None:
+        if _EVENTS.isEnabledFor(logging.INFO):
+            _EVENTS.info(_MessageEvent(payload=rt._try_serialize(message), **fields))
+
+    async def send_message(
+        message: Any,
+        recipient: AgentId,
+        *,
+        sender: AgentId | None = None,
+        cancellation_token: CancellationToken | None = None,
+        message_id: str | None = None,
+    ) -> Any:
+        if cancellation_token is None:
+            cancellation_token = CancellationToken()
+        if message_id is None:
+            message_id = str(uuid.uuid4())
+        send = DeliveryStage.SEND
+        log_event(message, sender=sender, receiver=recipient, kind=MessageKind.DIRECT, delivery_stage=send)
+        future = asyncio.get_running_loop().create_future()
+        if recipient.type not in rt._known_agent_names:
+            future.set_exception(Exception("Recipient not found"))
+            return await future
+        if _CORE.isEnabledFor(logging.INFO):
+            content = message.__dict__ if hasattr(message, "__dict__") else message
+            _CORE.info(f"Sending message of type {type(message).__name__} to {recipient.type}: {content}")
+        envelope = send_envelope(
+            message=message, recipient=recipient, future=future, cancellation_token=cancellation_token,
+            sender=sender, metadata=None, message_id=message_id,
+        )  # fmt: skip
+        start_or_enqueue(envelope, process_send)
+        cancellation_token.link_future(future)
+        return await future
+
+    async def process_send(envelope: Any) -> None:
+        recipient, queue, future = envelope.recipient, rt._message_queue, envelope.future
+        if recipient.type not in rt._known_agent_names:
+            raise LookupError(f"Agent type '{recipient.type}' does not exist.")
+        try:
+            if _CORE.isEnabledFor(logging.INFO):
+                sender_id = str(envelope.sender) if envelope.sender is not None else "Unknown"
+                kind = type(envelope.message).__name__
+                _CORE.info(f"Calling message handler for {recipient} with message type {kind} sent by {sender_id}")
+            log_event(
+                envelope.message, sender=envelope.sender, receiver=recipient,
+                kind=MessageKind.DIRECT, delivery_stage=DeliveryStage.DELIVER,
+            )  # fmt: skip
+            agent = await rt._get_agent(recipient)
+            context = MessageContext(
+                sender=envelope.sender, topic_id=None, is_rpc=True,
+                cancellation_token=envelope.cancellation_token, message_id=envelope.message_id,
+            )  # fmt: skip
+            with MessageHandlerContext.populate_context(agent.id):
+                response = await agent.on_message(envelope.message, ctx=context)
+        except BaseException as exc:
+            if not isinstance(exc, asyncio.CancelledError) or not future.cancelled():
+                future.set_exception(exc)
+            queue.task_done()
+            if _EVENTS.isEnabledFor(logging.INFO):
+                _EVENTS.info(
+                    MessageHandlerExceptionEvent(
+                        payload=rt._try_serialize(envelope.message), handling_agent=recipient, exception=exc
+                    )
+                )
+            return
+        log_event(
+            response, sender=recipient, receiver=envelope.sender,
+            kind=MessageKind.RESPOND, delivery_stage=DeliveryStage.SEND,
+        )  # fmt: skip
+        if not queue.empty() or not _dispatching(rt):
+            queue.put_nowait(
+                response_envelope(
+                    message=response, future=future, sender=recipient, recipient=envelope.sender, metadata=None
+                )
+            )
+        else:  # what the engine's _process_response does for it, a queue round later
+            if _CORE.isEnabledFor(logging.INFO):
+                content = response.__dict__ if hasattr(response, "__dict__") else response
+                _CORE.info(
+                    f"Resolving response with message type {type(response).__name__} for recipient "
+                    f"{envelope.sender} from {recipient.type}: {content}"
+                )
+            log_event(
+                response, sender=recipient, receiver=envelope.sender,
+                kind=MessageKind.RESPOND, delivery_stage=DeliveryStage.DELIVER,
+            )  # fmt: skip
+            if not future.cancelled():
+                future.set_result(response)
+        queue.task_done()
+
+    async def publish_message(
+        message: Any,
+        topic_id: TopicId,
+        *,
+        sender: AgentId | None = None,
+        cancellation_token: CancellationToken | None = None,
+        message_id: str | None = None,
+    ) -> None:
+        if cancellation_token is None:
+            cancellation_token = CancellationToken()
+        if _CORE.isEnabledFor(logging.INFO):
+            content = message.__dict__ if hasattr(message, "__dict__") else message
+            _CORE.info(f"Publishing message of type {type(message).__name__} to all subscribers: {content}")
+        if message_id is None:
+            message_id = str(uuid.uuid4())
+        send = DeliveryStage.SEND
+        log_event(message, sender=sender, receiver=topic_id, kind=MessageKind.PUBLISH, delivery_stage=send)
+        envelope = publish_envelope(
+            message=message, cancellation_token=cancellation_token, sender=sender, topic_id=topic_id,
+            metadata=None, message_id=message_id,
+        )  # fmt: skip
+        start_or_enqueue(envelope, process_publish)
 
     async def deliver(agent: Agent, context: MessageContext, message: Any) -> Any:
         with MessageHandlerContext.populate_context(agent.id):
@@ -123,13 +274,10 @@ def lean_publish(runtime: SingleThreadedAgentRuntime) -> None:
                     _CORE.info(
                         f"Calling message handler for {agent_id.type} with message type {kind} published by {named}"
                     )
-                if _EVENTS.isEnabledFor(logging.INFO):
-                    _EVENTS.info(
-                        _MessageEvent(
-                            payload=rt._try_serialize(envelope.message), sender=sender, receiver=None,
-                            kind=MessageKind.PUBLISH, delivery_stage=DeliveryStage.DELIVER,
-                        )
-                    )  # fmt: skip
+                log_event(
+                    envelope.message, sender=sender, receiver=None,
+                    kind=MessageKind.PUBLISH, delivery_stage=DeliveryStage.DELIVER,
+                )  # fmt: skip
                 context = MessageContext(
                     sender=sender, topic_id=envelope.topic_id, is_rpc=False,
                     cancellation_token=envelope.cancellation_token, message_id=envelope.message_id,
@@ -145,7 +293,20 @@ def lean_publish(runtime: SingleThreadedAgentRuntime) -> None:
         finally:
             rt._message_queue.task_done()
 
+    rt.send_message = send_message
+    rt._process_send = process_send
+    rt.publish_message = publish_message
     rt._process_publish = process_publish
+
+
+def _dispatching(rt: Any) -> bool:
+    """True while the runtime's dispatch loop runs with no interventions and no failure waiting to stop it."""
+    return (
+        rt._run_context is not None
+        and rt._intervention_handlers is None
+        and rt._background_exception is None
+        and not rt._message_queue._is_shutdown
+    )
 
 
 class _AsyncioDispatchingInBatches(types.ModuleType):

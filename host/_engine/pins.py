@@ -24,7 +24,19 @@ PINS: dict[str, str] = {
     # local.dispatch_in_batches: the one asyncio.sleep(0) and the MessageEvent records of the dispatch loop
     f"{_CORE}._process_next": "5052e05f41399576",
     f"{_CORE}._process_send": "8486a78fe07f93ef",
-    f"{_CORE}._process_publish": "e85d67a90f534bf5",  # and local.lean_publish forks it
+    f"{_CORE}._process_publish": "e85d67a90f534bf5",
+    # local.lean_delivery forks send_message, _process_send, publish_message and _process_publish, builds the same
+    # envelopes, resolves answers as _process_response does and, when nothing is queued, starts the task
+    # _process_next would, counting it as the queue does (put_nowait: the queue is unbounded)
+    f"{_CORE}.send_message": "a06b49e8d60b1e43",
+    f"{_CORE}.publish_message": "0a60d866ab0e0fb3",
+    "autogen_core._single_threaded_agent_runtime.SendMessageEnvelope": "f3c173a74a15bcbd",
+    "autogen_core._single_threaded_agent_runtime.ResponseMessageEnvelope": "46ad9b7c563f0823",
+    "autogen_core._single_threaded_agent_runtime.PublishMessageEnvelope": "b2f73e2e14e44d73",
+    "autogen_core._queue.Queue.put": "6c34b1e1a201ba35",
+    "autogen_core._queue.Queue.put_nowait": "fb3a2c36b1288ce0",
+    "autogen_core._queue.Queue.task_done": "c835af4a3035a79f",
+    "autogen_core._queue.Queue.__init__": "afa93a585eabb818",
     f"{_CORE}._process_response": "c1ee4b3e00ef6ded",
     # local.untraced / serialize_only_when_logged / evict_instance: attribute names set in __init__
     f"{_CORE}.__init__": "f2c60792afd083af",

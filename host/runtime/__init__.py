@@ -33,7 +33,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[AgentRuntime]:
     _engine.serialize_only_when_logged(runtime)
     if not settings.runtime.tracing:
         _engine.untraced(runtime)
-        _engine.lean_publish(runtime)
+        _engine.lean_delivery(runtime)
     register_wire_types(runtime)
     runtime.start()
     try:

@@ -111,6 +111,8 @@ class _Heard(autogen_core.RoutedAgent):
 
     @autogen_core.message_handler
     async def on_text(self, message: _Text, ctx: autogen_core.MessageContext) -> None:
+        if message.text == "slow":  # stop_when_idle must wait for a delivery still running
+            await asyncio.sleep(0.05)
         self.heard.append((str(self.id), message.text))
         if message.text == "boom":
             raise RuntimeError("boom")
@@ -122,7 +124,7 @@ async def _publish_story(lean: bool, messages: list[str]) -> tuple[list[tuple[st
     runtime = SingleThreadedAgentRuntime(ignore_unhandled_exceptions=False)
     _engine.untraced(runtime)
     if lean:
-        _engine.lean_publish(runtime)
+        _engine.lean_delivery(runtime)
     for agent_type in ("left", "right"):
         await _Heard.register(runtime, agent_type, _Heard)
         await runtime.add_subscription(TypeSubscription("t", agent_type))
@@ -141,10 +143,70 @@ async def _publish_story(lean: bool, messages: list[str]) -> tuple[list[tuple[st
     return _Heard.heard, failure
 
 
-@pytest.mark.parametrize("messages", [["a", "b", "solo 1", "echo"], ["a", "boom", "c"], ["solo boom"]])
-async def test_lean_publish_delivers_what_the_engine_delivers(messages: list[str]) -> None:
+@pytest.mark.parametrize(
+    "messages", [["a", "b", "solo 1", "echo"], ["a", "boom", "c"], ["solo boom"], ["slow", "a", "solo slow"]]
+)
+async def test_lean_delivery_delivers_what_the_engine_delivers(messages: list[str]) -> None:
     stock, stock_failure = await _publish_story(False, messages)
     lean, lean_failure = await _publish_story(True, messages)
     assert sorted(lean) == sorted(stock)  # every recipient, the sender skipped ("from left" reaches only right)
     assert len(lean) >= len(messages)
     assert repr(lean_failure) == repr(stock_failure)
+
+
+class _Answers(autogen_core.RoutedAgent):
+    """Answers RPCs: upper-cases; fails on "boom"; "slow" takes a while; "ask <x>" asks the other agent first."""
+
+    def __init__(self) -> None:
+        super().__init__("answers")
+
+    @autogen_core.rpc
+    async def on_text(self, message: _Text, ctx: autogen_core.MessageContext) -> _Text:
+        if message.text == "boom":
+            raise RuntimeError("boom")
+        if message.text == "slow":
+            await asyncio.sleep(0.05)
+        if message.text.startswith("ask "):
+            other = "right" if self.id.type == "left" else "left"
+            answer = await self.send_message(_Text(text=message.text[4:]), AgentId(other, "k"))
+            return _Text(text=f"{self.id.type} heard {answer.text}")
+        return _Text(text=message.text.upper())
+
+
+async def _send_story(lean: bool) -> list[str]:
+    runtime = SingleThreadedAgentRuntime(ignore_unhandled_exceptions=False)
+    _engine.untraced(runtime)
+    if lean:
+        _engine.lean_delivery(runtime)
+    for agent_type in ("left", "right"):
+        await _Answers.register(runtime, agent_type, _Answers)
+    runtime.start()
+    outcomes: list[str] = []
+
+    async def ask(text: str, to: str = "left", token: autogen_core.CancellationToken | None = None) -> None:
+        try:
+            answer = await runtime.send_message(_Text(text=text), AgentId(to, "k"), cancellation_token=token)
+            outcomes.append(f"{text} -> {answer.text}")
+        except BaseException as exc:  # what the caller sees, failures included
+            outcomes.append(f"{text} -> {type(exc).__name__}: {exc}")
+
+    await ask("hi")
+    await ask("boom")
+    await ask("hi", to="nobody")
+    await ask("ask there")
+    await asyncio.gather(ask("slow"), ask("a"), ask("b", to="right"))  # answers in completion order, not send order
+    token = autogen_core.CancellationToken()
+    cancelled = asyncio.create_task(ask("slow", token=token))
+    await asyncio.sleep(0.01)
+    token.cancel()
+    await cancelled
+    await runtime.stop_when_idle()
+    return outcomes
+
+
+async def test_lean_delivery_answers_rpcs_as_the_engine_does() -> None:
+    """Replies, failures, unknown recipients, RPCs made from a handler, concurrent and cancelled calls."""
+    stock = await _send_story(False)
+    assert stock[:2] == ["hi -> HI", "boom -> RuntimeError: boom"]
+    assert stock[-1].startswith("slow -> CancelledError")
+    assert await _send_story(True) == stock
