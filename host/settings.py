@@ -309,6 +309,10 @@ class Settings(BaseSettings):
     runs: RunSettings = RunSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
     openai: OpenAISettings = OpenAISettings()
+    loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        default="auto",
+        description="The event loop of serve, worker and grpc-host: auto = uvloop when installed, else asyncio's.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object per line.")
 

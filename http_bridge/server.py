@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from agenthost.core import event_loop
 from agenthost.roles.heap import settle_startup_heap
 from agenthost.settings import Settings
 
@@ -72,7 +73,7 @@ async def start_site(app: web.Application, settings: Settings) -> tuple[web.AppR
 
 def serve(settings: Settings) -> int:
     """Serve on ``settings.http.host``:``settings.http.port`` until SIGTERM/SIGINT; returns 0."""
-    asyncio.run(_serve(create_app(settings), settings))
+    event_loop.run(_serve(create_app(settings), settings), settings.loop)
     return 0
 
 
@@ -108,5 +109,5 @@ def startup_line(app: web.Application, site: GuardedSite, cap: int, fd_limit: in
     return (
         f"agenthost listening on {site.name} (docs at /docs); runtime: {settings.runtime.mode}; "
         f"model: {model}; agents: {agents}; API keys: {auth}; connections: at most {cap} (fd limit {fd_limit}), "
-        f"idle timeout {settings.http.idle_timeout:g} s"
+        f"idle timeout {settings.http.idle_timeout:g} s; event loop: {event_loop.loop_name()}"
     )

@@ -14,7 +14,6 @@ Exits 0 after SIGTERM/SIGINT, 2 when it cannot start.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -25,6 +24,7 @@ import grpc  # type: ignore[import-untyped]
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from .. import _engine
+from ..core import event_loop
 from ..runtime import routing
 from ..runtime.grpc_worker_runtime import EXIT_STARTUP_FAILED, server_options
 from ..runtime.logs import quiet_engine_logs
@@ -42,7 +42,7 @@ _HEALTH_SERVICES = ("", "agents.AgentRpc", routing.SERVICE)
 def run_grpc_host(settings: Settings, address: str) -> int:
     """``agenthost grpc-host``: serve until SIGTERM/SIGINT, then exit 0."""
     try:
-        return asyncio.run(_serve_host(settings, address))
+        return event_loop.run(_serve_host(settings, address), settings.loop)
     except RuntimeError as exc:
         logger.error("the gRPC host could not start on %s: %s", address, exc)
         return EXIT_STARTUP_FAILED
@@ -53,7 +53,10 @@ async def _serve_host(settings: Settings, address: str) -> int:
     stop = stop_event()
     async with open_host_server(settings, address):
         settle_startup_heap()
-        logger.info("gRPC host serving on %s (health and %s services included)", address, routing.SERVICE)
+        logger.info(
+            "gRPC host serving on %s (health and %s services included); event loop: %s",
+            address, routing.SERVICE, event_loop.loop_name(),
+        )  # fmt: skip
         await stop.wait()
     return 0
 

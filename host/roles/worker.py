@@ -37,6 +37,7 @@ from aiohttp import web
 
 from .. import _engine
 from ..agent_host import AgentHost
+from ..core import event_loop
 from ..runtime import routing
 from ..runtime.grpc_worker_runtime import EXIT_STARTUP_FAILED
 from ..settings import Settings
@@ -53,7 +54,7 @@ def run_worker(settings: Settings) -> int:
     """Serve the selected agent types until SIGTERM/SIGINT (returns 0) or a startup failure (returns 2)."""
     if settings.runtime.mode != "grpc":
         settings = settings.model_copy(update={"runtime": settings.runtime.model_copy(update={"mode": "grpc"})})
-    return asyncio.run(_serve(settings))
+    return event_loop.run(_serve(settings), settings.loop)
 
 
 async def _serve(settings: Settings) -> int:
@@ -69,7 +70,10 @@ async def _serve(settings: Settings) -> int:
         async with _health_server(settings, host, draining):
             names = ", ".join(spec.name for spec in host.agents())
             settle_startup_heap()
-            logger.info("worker serving agents [%s] via the gRPC host at %s", names, settings.runtime.host_address)
+            logger.info(
+                "worker serving agents [%s] via the gRPC host at %s; event loop: %s",
+                names, settings.runtime.host_address, event_loop.loop_name(),
+            )  # fmt: skip
             await stop.wait()
             draining.set()
             await _drain(host)

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -48,9 +49,11 @@ async def test_shutdown_ends_open_streams_with_an_error_event(
     await asyncio.wait_for(fake_openai.cancelled_event.wait(), 5)
 
 
-async def test_serve_stops_on_sigterm_with_exit_code_0() -> None:
+@pytest.mark.parametrize("loop", ["auto", "asyncio"])
+async def test_serve_stops_on_sigterm_with_exit_code_0(loop: str) -> None:
+    """On uvloop by default (a dependency), on asyncio's loop when told; the start line says which."""
     port = free_port()
-    env = {**os.environ, "AGENTHOST_MODEL__PROVIDER": "none", "AGENTHOST_ENTRY_POINTS": "false"}
+    env = {**os.environ, "AGENTHOST_MODEL__PROVIDER": "none", "AGENTHOST_ENTRY_POINTS": "false", "AGENTHOST_LOOP": loop}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -71,6 +74,7 @@ async def test_serve_stops_on_sigterm_with_exit_code_0() -> None:
         started = next(line for line in stderr.decode().splitlines() if "agenthost listening on" in line)
         assert f"http://127.0.0.1:{port} (docs at /docs); runtime: local; model: none" in started
         assert "agents: assistant, echo, password-game, weather, writer-critic; API keys: off" in started
+        assert started.endswith(f"event loop: {'uvloop' if loop == 'auto' else 'asyncio'}")
     finally:
         if process.returncode is None:
             process.kill()
