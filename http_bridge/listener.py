@@ -21,7 +21,7 @@ import asyncio
 import logging
 import resource
 import time
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -100,7 +100,8 @@ class _Busy(asyncio.Protocol):
     )
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # A stream transport, but not always an asyncio.Transport instance (uvloop's are not): no isinstance.
+        transport = cast(asyncio.Transport, transport)
         self._transport = transport
         transport.write(self.RESPONSE)
         if transport.can_write_eof():
