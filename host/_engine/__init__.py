@@ -52,6 +52,7 @@ from .local import (
     serialize_only_when_logged,
     untraced,
 )
+from .spans import spans_only_when_traced
 from .subscriptions import BoundedSubscriptionManager, install_bounded_subscriptions
 
 __all__ = [
@@ -81,6 +82,7 @@ __all__ = [
     "prune_pending_requests",
     "request_counts",
     "serialize_only_when_logged",
+    "spans_only_when_traced",
     "stop_worker",
     "untraced",
 ]

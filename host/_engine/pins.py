@@ -61,6 +61,10 @@ PINS: dict[str, str] = {
     # grpc_host._SharedSubscriptions: equal subscriptions from two workers are one (same types, any id)
     "autogen_core._type_subscription.TypeSubscription.__eq__": "2c5d224b6a2d1f1a",
     "autogen_core._type_prefix_subscription.TypePrefixSubscription.__eq__": "559525af7f7d81fb",
+    # spans.spans_only_when_traced wraps them: context managers whose span the callers do not use
+    "autogen_core._telemetry._genai.trace_create_agent_span": "aca5dfec0081a941",
+    "autogen_core._telemetry._genai.trace_invoke_agent_span": "303214ea4bdf21d0",
+    "autogen_core._telemetry._genai.trace_tool_span": "64bfd190effa8a55",
     # openai.stream_chunks replaces it
     "autogen_ext.models.openai._openai_client.BaseOpenAIChatCompletionClient._create_stream_chunks": "3c5bc590390ed89c",
     # openai._post repeats the request create() makes (its _post call and the streaming wrapper's header)

@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 @contextlib.asynccontextmanager
 async def open_runtime(settings: Settings) -> AsyncIterator[AgentRuntime]:
     """A started runtime with every wire type registered and a bounded topic cache."""
+    _engine.spans_only_when_traced()
     if settings.runtime.mode == "grpc":
         async with open_grpc_worker(settings) as worker:
             yield worker

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import autogen_core
 import pytest
@@ -210,3 +210,20 @@ async def test_lean_delivery_answers_rpcs_as_the_engine_does() -> None:
     assert stock[:2] == ["hi -> HI", "boom -> RuntimeError: boom"]
     assert stock[-1].startswith("slow -> CancelledError")
     assert await _send_story(True) == stock
+
+
+def test_agentchat_spans_are_built_only_when_a_tracer_provider_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    from opentelemetry import trace
+
+    _engine.spans_only_when_traced()
+    _engine.spans_only_when_traced()  # idempotent: wrapped once
+    helper: Any = importlib.import_module("autogen_agentchat.agents._base_chat_agent").trace_create_agent_span
+    assert helper.agenthost_traced_only
+    assert not hasattr(helper.__wrapped__, "agenthost_traced_only")
+    with helper(agent_name="a") as span:  # no provider set: nothing is built
+        assert span is None
+    monkeypatch.setattr(trace, "get_tracer_provider", trace.NoOpTracerProvider)  # any provider but the default
+    with helper(agent_name="b") as span:
+        assert span is not None  # the real helper ran and opened its span
