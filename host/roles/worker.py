@@ -75,22 +75,25 @@ async def _serve(settings: Settings) -> int:
                 names, settings.runtime.host_address, event_loop.loop_name(),
             )  # fmt: skip
             await stop.wait()
-            draining.set()
-            await _drain(host)
+            await _drain(host, draining)
             await host.stop()
     finally:
         await host.stop()
     return 0
 
 
-async def _drain(host: AgentHost) -> None:
+async def _drain(host: AgentHost, draining: asyncio.Event) -> None:
     """Ask the host to move this worker's conversations away, and wait until it sends nothing more here
-    (a turn in flight ends within the request timeout: it finishes, or is cancelled)."""
+    (a turn in flight ends within the request timeout: it finishes, or is cancelled).
+
+    ``/ready`` says 503 (``draining``) once the host has taken the drain: from then on nothing new comes here.
+    """
     within = host.settings.timeouts.request + host.settings.timeouts.cancel
     logger.info("stopping: draining this worker's conversations (up to %g s)", within)
     try:
-        left = await routing.drain(host.runtime, within)
+        left = await routing.drain(host.runtime, within, on_accepted=draining.set)
     except Exception as exc:  # an older host without the service, or the host is gone: stop anyway
+        draining.set()
         logger.warning("the gRPC host did not drain this worker (%s); stopping with what is in flight", exc)
         return
     if left:

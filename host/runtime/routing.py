@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .. import _engine
@@ -43,13 +44,19 @@ async def served_types(runtime: Any, within: float) -> set[str]:
     return {agent_type for agent_type, clients in types.items() if clients}
 
 
-async def drain(runtime: Any, within: float, poll: float = 0.1) -> int:
+async def drain(runtime: Any, within: float, poll: float = 0.1, on_accepted: Callable[[], None] | None = None) -> int:
     """Ask the host to move this worker's conversations away, then wait (up to ``within`` seconds)
-    until the host has no request in flight to it. Returns the requests still in flight (0: drained)."""
+    until the host has no request in flight to it. Returns the requests still in flight (0: drained).
+
+    ``on_accepted`` is called once the host has answered the first time: from then on it places nothing new here.
+    """
     deadline = time.monotonic() + within
     while True:
         left = deadline - time.monotonic()
         inflight = int((await _call(runtime, DRAIN, max(0.1, min(left, 5.0)))).get("inflight", 0))
+        if on_accepted is not None:
+            on_accepted()
+            on_accepted = None
         if inflight == 0 or left <= poll:
             return inflight
         await asyncio.sleep(poll)

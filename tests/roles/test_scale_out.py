@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from agenthost import AgentHost, RuntimeUnavailable
+from agenthost.runtime import routing
 from tests.cluster import Cluster, Proc, eventually, free_port, model_env
 from tests.fakes import FakeOpenAI, FakeReply
 from tests.http_bridge.sse_client import frames
@@ -181,6 +182,10 @@ async def test_sigterm_drains_a_worker_and_its_conversations_move(
             return (await draining.health("/ready"))[0] == 503
 
         await eventually(unready, 5, "the draining worker says it is not ready")
+        # not ready means the host has taken the drain: nothing new is placed there from now on
+        client_id = (await draining.health())[1]["client_id"]
+        placement = (await routing.snapshot(caller.runtime, 5))["types"][ASSISTANT]
+        assert [entry["draining"] for entry in placement if entry["client"] == client_id] == [True]
         queued = asyncio.create_task(caller.chat(ASSISTANT, "d0 queued", conversation_id="d0"))
         for i in range(1, 10):  # the idle conversations moved at once
             assert (await caller.chat(ASSISTANT, f"d{i} two", conversation_id=f"d{i}")).content == f"You said: d{i} two"
