@@ -127,7 +127,7 @@ def lean_delivery(runtime: SingleThreadedAgentRuntime) -> None:
 
     def start_or_enqueue(envelope: Any, process: Any) -> None:
         queue = rt._message_queue
-        if not queue.empty() or not _dispatching(rt):
+        if not _nothing_ahead(rt):
             queue.put_nowait(envelope)  # unbounded: what put() does, without a coroutine
             return
         queue._unfinished_tasks += 1  # as put_nowait counts it; the task's task_done settles it
@@ -159,8 +159,7 @@ def lean_delivery(runtime: SingleThreadedAgentRuntime) -> None:
             future.set_exception(Exception("Recipient not found"))
             return await future
         if _CORE.isEnabledFor(logging.INFO):
-            content = message.__dict__ if hasattr(message, "__dict__") else message
-            _CORE.info(f"Sending message of type {type(message).__name__} to {recipient.type}: {content}")
+            _CORE.info(f"Sending message of type {type(message).__name__} to {recipient.type}: {_fields(message)}")
         envelope = send_envelope(
             message=message, recipient=recipient, future=future, cancellation_token=cancellation_token,
             sender=sender, metadata=None, message_id=message_id,
@@ -204,7 +203,7 @@ def lean_delivery(runtime: SingleThreadedAgentRuntime) -> None:
             response, sender=recipient, receiver=envelope.sender,
             kind=MessageKind.RESPOND, delivery_stage=DeliveryStage.SEND,
         )  # fmt: skip
-        if not queue.empty() or not _dispatching(rt):
+        if not _nothing_ahead(rt):
             queue.put_nowait(
                 response_envelope(
                     message=response, future=future, sender=recipient, recipient=envelope.sender, metadata=None
@@ -212,10 +211,9 @@ def lean_delivery(runtime: SingleThreadedAgentRuntime) -> None:
             )
         else:  # what the engine's _process_response does for it, a queue round later
             if _CORE.isEnabledFor(logging.INFO):
-                content = response.__dict__ if hasattr(response, "__dict__") else response
                 _CORE.info(
                     f"Resolving response with message type {type(response).__name__} for recipient "
-                    f"{envelope.sender} from {recipient.type}: {content}"
+                    f"{envelope.sender} from {recipient.type}: {_fields(response)}"
                 )
             log_event(
                 response, sender=recipient, receiver=envelope.sender,
@@ -236,8 +234,7 @@ def lean_delivery(runtime: SingleThreadedAgentRuntime) -> None:
         if cancellation_token is None:
             cancellation_token = CancellationToken()
         if _CORE.isEnabledFor(logging.INFO):
-            content = message.__dict__ if hasattr(message, "__dict__") else message
-            _CORE.info(f"Publishing message of type {type(message).__name__} to all subscribers: {content}")
+            _CORE.info(f"Publishing message of type {type(message).__name__} to all subscribers: {_fields(message)}")
         if message_id is None:
             message_id = str(uuid.uuid4())
         send = DeliveryStage.SEND
@@ -299,10 +296,17 @@ def lean_delivery(runtime: SingleThreadedAgentRuntime) -> None:
     rt._process_publish = process_publish
 
 
-def _dispatching(rt: Any) -> bool:
-    """True while the runtime's dispatch loop runs with no interventions and no failure waiting to stop it."""
+def _fields(message: Any) -> Any:
+    """What the engine's log lines show of a message."""
+    return message.__dict__ if hasattr(message, "__dict__") else message
+
+
+def _nothing_ahead(rt: Any) -> bool:
+    """True when the dispatch loop would take a message next: it runs, nothing is queued, no intervention
+    handler must see the message and no failure is waiting to stop the runtime."""
     return (
-        rt._run_context is not None
+        rt._message_queue.empty()
+        and rt._run_context is not None
         and rt._intervention_handlers is None
         and rt._background_exception is None
         and not rt._message_queue._is_shutdown

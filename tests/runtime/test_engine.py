@@ -120,11 +120,17 @@ class _Heard(autogen_core.RoutedAgent):
             await self.publish_message(_Text(text="from left"), TopicId("t", "s"))
 
 
-async def _publish_story(lean: bool, messages: list[str]) -> tuple[list[tuple[str, str]], BaseException | None]:
+def _engine_under_test(lean: bool) -> SingleThreadedAgentRuntime:
+    """The stock engine (tracing off), or the same with lean_delivery: the two a story is compared on."""
     runtime = SingleThreadedAgentRuntime(ignore_unhandled_exceptions=False)
     _engine.untraced(runtime)
     if lean:
         _engine.lean_delivery(runtime)
+    return runtime
+
+
+async def _publish_story(lean: bool, messages: list[str]) -> tuple[list[tuple[str, str]], BaseException | None]:
+    runtime = _engine_under_test(lean)
     for agent_type in ("left", "right"):
         await _Heard.register(runtime, agent_type, _Heard)
         await runtime.add_subscription(TypeSubscription("t", agent_type))
@@ -174,10 +180,7 @@ class _Answers(autogen_core.RoutedAgent):
 
 
 async def _send_story(lean: bool) -> list[str]:
-    runtime = SingleThreadedAgentRuntime(ignore_unhandled_exceptions=False)
-    _engine.untraced(runtime)
-    if lean:
-        _engine.lean_delivery(runtime)
+    runtime = _engine_under_test(lean)
     for agent_type in ("left", "right"):
         await _Answers.register(runtime, agent_type, _Answers)
     runtime.start()
